@@ -1,0 +1,157 @@
+"""ActiveInheritanceConfig: SFTConfig plus candidate generation, scoring and selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from trl import SFTConfig
+
+NORMALIZATIONS = ("none", "zscore", "rank")
+TEACHER_MODES = ("add", "replace")
+
+
+def _bf16_supported() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+@dataclass
+class ActiveInheritanceConfig(SFTConfig):
+    r"""
+    Configuration for [`ActiveInheritanceTrainer`]: every [`~trl.SFTConfig`] field, plus the fields below.
+
+    Each round samples `num_candidates` completions per prompt from the current policy (and from any teachers,
+    precomputed candidates or the reference), scores them with the reward functions, and trains on the best.
+    `per_device_train_batch_size` counts prompts: each contributes up to `top_n` winners to the step.
+
+    > Differences from `SFTConfig`: `bf16` defaults to `True` only where a GPU supports it, and
+    > `completion_only_loss` defaults to `True`.
+    """
+
+    _VALID_DICT_FIELDS = SFTConfig._VALID_DICT_FIELDS + ["generation_kwargs", "reward_constraints"]
+
+    # Generation
+    num_candidates: int = field(
+        default=4, metadata={"help": "Completions sampled per prompt from the policy (and from each teacher)."}
+    )
+    max_prompt_length: int | None = field(
+        default=512,
+        metadata={"help": "Longest prompt in tokens; longer prompts keep their end and a warning is logged."},
+    )
+    max_completion_length: int = field(default=256, metadata={"help": "Maximum new tokens per candidate."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    top_p: float = field(default=0.9, metadata={"help": "Nucleus sampling probability (0.9 as in the paper)."})
+    top_k: int = field(default=0, metadata={"help": "Top-k sampling; 0 disables it."})
+    repetition_penalty: float = field(default=1.0, metadata={"help": "Repetition penalty; 1.0 disables it."})
+    generation_kwargs: dict[str, Any] | str | None = field(
+        default=None, metadata={"help": "Extra `GenerationConfig` arguments, overriding the fields above."}
+    )
+    generation_batch_size: int = field(
+        default=8, metadata={"help": "Prompts per `generate` call on each process (each yields `num_candidates`)."}
+    )
+    generation_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "Regenerate candidates every N optimizer steps, in chunks of N steps' prompts. None (default) "
+            "regenerates once per epoch for all of that epoch's prompts."
+        },
+    )
+    ds3_gather_for_generation: bool = field(
+        default=True,
+        metadata={"help": "Under DeepSpeed ZeRO-3, gather the full weights for generation (faster, more memory)."},
+    )
+
+    # Candidate sources
+    teacher_mode: str = field(
+        default="add",
+        metadata={"help": "'add': teachers generate alongside the policy; 'replace': only the teachers generate."},
+    )
+    teacher_num_candidates: int | None = field(
+        default=None, metadata={"help": "Candidates per prompt from each teacher; defaults to `num_candidates`."}
+    )
+    offload_teachers: bool = field(
+        default=True, metadata={"help": "Keep teachers on the CPU between rounds, on the accelerator only to generate."}
+    )
+    candidates_column: str | None = field(
+        default=None, metadata={"help": "Dataset column of precomputed candidates (a list of strings per row)."}
+    )
+    include_reference: bool = field(
+        default=False,
+        metadata={"help": "Add the dataset's own completion (or last assistant turn) to each prompt's candidates."},
+    )
+
+    # Scoring and selection
+    reward_weights: list[float] | None = field(
+        default=None, metadata={"help": "Weight of each reward in the combined score; all 1.0 by default."}
+    )
+    reward_normalization: str = field(
+        default="none",
+        metadata={"help": "Per-prompt normalization of each reward across candidates: 'none', 'zscore' or 'rank'."},
+    )
+    reward_constraints: dict[str, float] | str | None = field(
+        default=None,
+        metadata={
+            "help": "Minimum raw value per reward name, e.g. {'low_toxicity': 0.9}: a candidate that breaks one "
+            "loses to every candidate that keeps them all."
+        },
+    )
+    top_n: int = field(default=1, metadata={"help": "Winners kept per prompt."})
+    min_score: float | None = field(
+        default=None, metadata={"help": "Winners whose combined score is below this are dropped for the round."}
+    )
+
+    # Records and logging
+    save_candidate_records: bool = field(
+        default=True, metadata={"help": "Write every round's candidates, scores and winners under output_dir/rounds."}
+    )
+    num_completions_to_print: int = field(default=2, metadata={"help": "Winners shown in the log each round."})
+
+    completion_only_loss: bool | None = field(
+        default=True, metadata={"help": "Compute the loss on winner completion tokens only (prompt tokens masked)."}
+    )
+
+    def __post_init__(self):
+        if self.bf16 is None:
+            self.bf16 = not self.fp16 and not self.use_cpu and _bf16_supported()
+        elif self.bf16 and (self.use_cpu or not torch.cuda.is_available()):
+            import transformers.utils as tu
+
+            if not (tu.is_torch_xpu_available() or tu.is_torch_npu_available() or tu.is_torch_mlu_available()):
+                raise ValueError(
+                    "bf16=True was requested but no GPU is available (or use_cpu=True). "
+                    "Set bf16=False (--bf16 false) to train in float32 on the CPU."
+                )
+        super().__post_init__()
+        if self.completion_only_loss is None:
+            self.completion_only_loss = True
+        if self.num_candidates < 1:
+            raise ValueError(f"num_candidates must be >= 1, got {self.num_candidates}.")
+        if self.teacher_num_candidates is not None and self.teacher_num_candidates < 1:
+            raise ValueError(f"teacher_num_candidates must be >= 1, got {self.teacher_num_candidates}.")
+        if self.max_completion_length < 1:
+            raise ValueError(f"max_completion_length must be >= 1, got {self.max_completion_length}.")
+        if self.max_prompt_length is not None and self.max_prompt_length < 1:
+            raise ValueError(f"max_prompt_length must be >= 1 or None, got {self.max_prompt_length}.")
+        if self.generation_batch_size < 1:
+            raise ValueError(f"generation_batch_size must be >= 1, got {self.generation_batch_size}.")
+        if self.generation_steps is not None and self.generation_steps < 1:
+            raise ValueError(
+                f"generation_steps must be >= 1 or None (once per epoch), got {self.generation_steps}."
+            )
+        if self.top_n < 1:
+            raise ValueError(f"top_n must be >= 1, got {self.top_n}.")
+        if self.teacher_mode not in TEACHER_MODES:
+            raise ValueError(f"teacher_mode must be one of {TEACHER_MODES}, got {self.teacher_mode!r}.")
+        if self.reward_normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"reward_normalization must be one of {NORMALIZATIONS}, got {self.reward_normalization!r}."
+            )
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}.")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (sampling), got {self.temperature}.")
+        if self.packing:
+            raise ValueError("packing=True is not supported: winners are prepared per round. Set packing=False.")
+        if self.padding_free:
+            raise ValueError("padding_free=True is not supported by ActiveInheritanceTrainer. Set padding_free=False.")

@@ -1,0 +1,111 @@
+"""Batched candidate generation for one model: left padding, shared prefill, EOS cut, progress bar."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import GenerationConfig, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Generated:
+    text: str
+    ids: list[int]
+    finished: bool  # stopped at EOS rather than at the length limit
+
+
+def render_prompts(prompts: list[Any], tokenizer: PreTrainedTokenizerBase, conversational: bool,
+                   chat_template_kwargs: dict | None = None) -> list[list[int]]:
+    """Tokenize prompts as SFT training does: chat template with a generation prompt, or the raw string."""
+    if conversational:
+        if tokenizer.chat_template is None:
+            raise ValueError(
+                f"The prompts are conversational but the tokenizer {tokenizer.name_or_path!r} has no chat template; "
+                "set `tokenizer.chat_template` or use plain-string prompts."
+            )
+        out = tokenizer.apply_chat_template(
+            prompts, add_generation_prompt=True, tokenize=True, return_dict=True, **(chat_template_kwargs or {})
+        )
+        return [list(ids) for ids in out["input_ids"]]
+    return [list(ids) for ids in tokenizer(prompts)["input_ids"]]
+
+
+def truncate_prompts(prompt_ids: list[list[int]], max_length: int | None, source: str) -> list[list[int]]:
+    """Keep the last `max_length` tokens of longer prompts, with a warning naming how many were cut."""
+    if max_length is None:
+        return prompt_ids
+    long = sum(len(p) > max_length for p in prompt_ids)
+    if long:
+        logger.warning(
+            f"{long} of {len(prompt_ids)} prompts for '{source}' exceed max_prompt_length={max_length} tokens and "
+            "were truncated from the left (their end is kept). Raise max_prompt_length to keep them whole."
+        )
+        prompt_ids = [p[-max_length:] for p in prompt_ids]
+    return prompt_ids
+
+
+def eos_ids(model: Any, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    ids = model.generation_config.eos_token_id
+    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+@torch.no_grad()
+def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[list[int]], num_return: int,
+             generation_config: GenerationConfig, batch_size: int, synced_gpus: bool = False,
+             desc: str = "Generating", show_progress: bool = True) -> list[list[Generated]]:
+    """Sample `num_return` completions for each prompt; returns one list per prompt, in input order."""
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    stop = set(eos_ids(model, tokenizer))
+    # Similar lengths share a batch, so little of each batch is padding.
+    order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]), reverse=True)
+    results: list[list[Generated] | None] = [None] * len(prompt_ids)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not show_progress, leave=False):
+            idx = order[start : start + batch_size]
+            width = max(len(prompt_ids[i]) for i in idx)
+            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            attention = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                ids = prompt_ids[i]
+                input_ids[row, width - len(ids) :] = torch.tensor(ids)
+                attention[row, width - len(ids) :] = 1
+            out = model.generate(
+                input_ids=input_ids.to(device), attention_mask=attention.to(device),
+                generation_config=generation_config, num_return_sequences=num_return, use_cache=True,
+                synced_gpus=synced_gpus,
+            )
+            completions = out[:, width:].tolist()
+            for row, i in enumerate(idx):
+                samples = []
+                for seq in completions[row * num_return : (row + 1) * num_return]:
+                    cut = next((t for t, tok in enumerate(seq) if tok in stop), None)
+                    ids = seq if cut is None else seq[:cut]
+                    samples.append(Generated(tokenizer.decode(ids, skip_special_tokens=True), ids, cut is not None))
+                results[i] = samples
+    finally:
+        model.train(was_training)
+    return results  # type: ignore[return-value]
+
+
+def build_generation_config(args: Any, model: Any, tokenizer: PreTrainedTokenizerBase) -> GenerationConfig:
+    """Sampling settings from the trainer config, stopping at the model's and tokenizer's EOS tokens."""
+    kwargs = dict(
+        do_sample=True, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k or None,
+        repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_completion_length,
+        eos_token_id=eos_ids(model, tokenizer),
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+    )
+    kwargs.update(args.generation_kwargs or {})
+    return GenerationConfig(**kwargs)

@@ -1,0 +1,25 @@
+"""The built-in prompt set: short instructions written for this project, split by topic into train and test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+PROMPTS_FILE = Path(__file__).parent / "resources" / "prompts.jsonl"
+
+
+def load_prompts(split: str = "train") -> list[dict]:
+    """Rows with `prompt`, a short reference `completion`, and `topic`; test topics never appear in train."""
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}.")
+    rows = [json.loads(line) for line in PROMPTS_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [{k: v for k, v in r.items() if k != "split"} for r in rows if split == "all" or r["split"] == split]
+
+
+def prompt_dataset(split: str = "train", with_completion: bool = True):
+    from datasets import Dataset
+
+    rows = load_prompts(split)
+    if not with_completion:
+        rows = [{k: v for k, v in r.items() if k != "completion"} for r in rows]
+    return Dataset.from_list(rows)

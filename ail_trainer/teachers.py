@@ -1,0 +1,73 @@
+"""Teacher models: extra candidate generators for the multi-source setting."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+
+@dataclass
+class Teacher:
+    name: str
+    model: Any  # a PreTrainedModel, or a path / hub id until `load_model` runs
+    tokenizer: PreTrainedTokenizerBase
+
+
+def _load_tokenizer(source: str, name: str, trust_remote_code: bool) -> PreTrainedTokenizerBase:
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except Exception as err:
+        hint = "the path does not exist" if not os.path.exists(source) and source.startswith(("/", ".")) else str(err)
+        raise ValueError(
+            f"Could not load the tokenizer of teacher {name!r} from {source!r} ({hint}). Give a local folder or hub "
+            "id that holds a tokenizer, or pass the teacher as a (model, tokenizer) pair."
+        ) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def resolve_teachers(teachers: list | None, trust_remote_code: bool = False) -> list[Teacher]:
+    """Accept hub ids, local paths, loaded models and (model, tokenizer) pairs; load tokenizers now, weights later."""
+    out = []
+    for i, spec in enumerate(teachers or []):
+        if isinstance(spec, (tuple, list)) and len(spec) == 2:
+            model, tokenizer = spec
+            name = getattr(model, "name_or_path", None) or f"teacher{i}"
+        elif isinstance(spec, str):
+            model, name = spec, spec
+            tokenizer = _load_tokenizer(spec, name, trust_remote_code)
+        elif isinstance(spec, PreTrainedModel):
+            model, name = spec, spec.name_or_path or f"teacher{i}"
+            tokenizer = _load_tokenizer(spec.name_or_path, name, trust_remote_code)
+        else:
+            raise TypeError(
+                f"Teacher {i} must be a hub id, a local path, a PreTrainedModel or a (model, tokenizer) pair; "
+                f"got {type(spec).__name__}."
+            )
+        if isinstance(model, str) and model.startswith(("/", ".")) and not os.path.exists(model):
+            raise ValueError(f"Teacher model path {model!r} does not exist.")
+        out.append(Teacher(f"teacher:{name}", model, tokenizer))
+    return out
+
+
+def load_teacher_model(teacher: Teacher, model_init_kwargs: dict | None, trust_remote_code: bool) -> None:
+    if isinstance(teacher.model, str):
+        kwargs = {"dtype": "auto", **(model_init_kwargs or {}), "trust_remote_code": trust_remote_code}
+        kwargs.pop("device_map", None)
+        teacher.model = AutoModelForCausalLM.from_pretrained(teacher.model, **kwargs)
+    teacher.model.eval()
+    teacher.model.requires_grad_(False)
+    if teacher.model.generation_config.pad_token_id is None:
+        teacher.model.generation_config.pad_token_id = teacher.tokenizer.pad_token_id
+
+
+def place(model: torch.nn.Module, device: torch.device) -> None:
+    """Move a (non-sharded) teacher to `device` when it is not there already."""
+    param = next(model.parameters(), None)
+    if param is not None and param.device != device and not hasattr(param, "ds_id"):
+        model.to(device)
