@@ -65,7 +65,10 @@ class ActiveInheritanceConfig(SFTConfig):
     # Candidate sources
     teacher_mode: str = field(
         default="add",
-        metadata={"help": "'add': teachers generate alongside the policy; 'replace': only the teachers generate."},
+        metadata={
+            "help": "'add': the policy generates alongside any teachers; 'replace': the policy does not generate, "
+            "and candidates come only from teachers, `candidates_column` and/or the reference."
+        },
     )
     teacher_num_candidates: int | None = field(
         default=None, metadata={"help": "Candidates per prompt from each teacher; defaults to `num_candidates`."}

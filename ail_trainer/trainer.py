@@ -153,7 +153,9 @@ class ActiveInheritanceTrainer(SFTTrainer):
             return args
         if isinstance(args, TrainingArguments):
             values = args.to_dict()
-            values["hub_token"] = args.hub_token
+            for key in values:
+                if key.endswith("_token"):  # to_dict masks these
+                    values[key] = getattr(args, key)
             known = {f for f in ActiveInheritanceConfig.__dataclass_fields__}
             values = {k: v for k, v in values.items() if k in known}
             if isinstance(args, SFTConfig) and "bf16" in values:
@@ -305,7 +307,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
         devices = [self.accelerator.device] if self.accelerator.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self._seed(round_id))
-            if not self.teachers or self.args.teacher_mode == "add":
+            if self.args.teacher_mode == "add":
                 self._add_generated(candidates, self._generate_policy(prompts, round_id), "policy")
             for teacher in self.teachers:
                 self._add_generated(candidates, self._generate_teacher(teacher, prompts, round_id), teacher.name)
@@ -378,8 +380,9 @@ class ActiveInheritanceTrainer(SFTTrainer):
         place(teacher.model, self.accelerator.device)
         try:
             with self.accelerator.autocast():
-                return generate(teacher.model, tok, prompt_ids, k, build_generation_config(self.args, teacher.model, tok),
-                                self.args.generation_batch_size, desc=desc, show_progress=show)
+                config = build_generation_config(self.args, teacher.model, tok)
+                return generate(teacher.model, tok, prompt_ids, k, config, self.args.generation_batch_size,
+                                desc=desc, show_progress=show)
         finally:
             if self.args.offload_teachers and self.accelerator.device.type != "cpu":
                 place(teacher.model, torch.device("cpu"))
@@ -468,7 +471,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
             if best:
                 stats[f"ai/{name}/winners_mean"] = float(np.mean(best))
             if every and best:
-                stats[f"ai/{name}/selection_gain"] = stats[f"ai/{name}/winners_mean"] - stats[f"ai/{name}/candidates_mean"]
+                stats[f"ai/{name}/selection_gain"] = float(np.mean(best) - np.mean(every))
         stats["ai/dropped_fraction"] = float(np.mean([rec["dropped"] for rec in records]))
         stats["ai/winner_tokens_mean"] = float(np.mean([c["num_tokens"] for c in won])) if won else 0.0
         stats["ai/candidates_per_prompt"] = len(all_cands) / max(len(records), 1)

@@ -1,0 +1,261 @@
+import logging
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset, load_dataset
+from trl import SFTConfig
+
+from ail_trainer import ActiveInheritanceConfig, ActiveInheritanceTrainer
+from ail_trainer.prompts import prompt_dataset
+from ail_trainer.records import read_round, round_path
+
+
+def count_e(completions, **kwargs):
+    return [float(str(c).count("e")) for c in completions]
+
+
+def make_trainer(tiny, make_args, dataset=None, reward_funcs=(count_e,), **kw):
+    model, tok = tiny
+    trainer_kw = {k: kw.pop(k) for k in ("teachers",) if k in kw}
+    args = make_args(**kw)
+    dataset = dataset if dataset is not None else prompt_dataset("train").select(range(8))
+    return ActiveInheritanceTrainer(model, args, train_dataset=dataset, processing_class=tok,
+                                    reward_funcs=list(reward_funcs), **trainer_kw)
+
+
+def test_winner_is_argmax_and_records_reload(tiny, make_args):
+    trainer = make_trainer(tiny, make_args, reward_funcs=[count_e, "mtld"], reward_weights=[1.0, 0.5])
+    trainer.train()
+    path = round_path(trainer.args.output_dir, 0)
+    records = load_dataset("json", data_files=str(path), split="train")
+    assert len(records) == 8 and sorted(records["prompt_idx"]) == list(range(8))
+    for rec in records:
+        cands = rec["candidates"]
+        assert len(cands) == 3 and {c["source"] for c in cands} == {"policy"}
+        combined = [c["scores"]["count_e"] + 0.5 * c["scores"]["mtld"] for c in cands]
+        assert [c["combined"] for c in cands] == pytest.approx(combined)
+        assert rec["winners"] == [int(np.argmax(combined))]
+        assert rec["winner"] == cands[rec["winners"][0]]["text"]
+        assert cands[0]["scores"]["count_e"] == cands[0]["text"].count("e")
+    stats = trainer.round_stats[0]
+    assert stats["ai/count_e/winners_mean"] >= stats["ai/count_e/candidates_mean"]
+    assert stats["ai/dropped_fraction"] == 0.0
+
+
+def test_loss_covers_winner_completion_tokens_only_and_params_change(tiny, make_args):
+    trainer = make_trainer(tiny, make_args, max_steps=1)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    tok = trainer.processing_class
+    records = {r["prompt_idx"]: r for r in read_round(trainer.args.output_dir, 0)}
+    assert trainer._winners
+    for idx, examples in trainer._winners.items():
+        (ex,) = examples
+        rec = records[idx]
+        prompt_len = len(tok(rec["prompt"])["input_ids"])
+        assert all(label == -100 for label in ex["labels"][:prompt_len])
+        trained = [t for t, label in zip(ex["input_ids"], ex["labels"]) if label != -100]
+        assert trained[-1] == tok.eos_token_id
+        assert tok.decode(trained[:-1]) == rec["winner"]
+    changed = [n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p)]
+    assert changed
+
+
+def test_reward_kwargs_arrive(tiny, make_args):
+    seen = {}
+
+    def spy(prompts, completions, completion_ids, topic, trainer_state, **kwargs):
+        seen.update(prompts=prompts, topic=topic, ids=completion_ids, state=trainer_state, completions=completions)
+        return [0.0] * len(completions)
+
+    data = prompt_dataset("train").select(range(4))
+    trainer = make_trainer(tiny, make_args, dataset=data, reward_funcs=[spy], max_steps=1)
+    trainer.train()
+    by_prompt = dict(zip(data["prompt"], data["topic"]))
+    assert len(seen["prompts"]) == 12 and all(by_prompt[p] == t for p, t in zip(seen["prompts"], seen["topic"]))
+    tok = trainer.processing_class
+    assert all(tok.decode(i, skip_special_tokens=True) == c for i, c in zip(seen["ids"], seen["completions"]))
+    assert seen["state"] is trainer.state
+
+
+def test_none_scores_are_excluded(tiny, make_args):
+    def only_first(completions, **kwargs):
+        return [None if i % 3 else 1.0 for i in range(len(completions))]
+
+    trainer = make_trainer(tiny, make_args, reward_funcs=[only_first], max_steps=1)
+    trainer.train()
+    for rec in read_round(trainer.args.output_dir, 0):
+        assert rec["winners"] == [0]
+        assert rec["candidates"][1]["combined"] is None
+
+
+def test_top_n_and_min_score(tiny, make_args):
+    trainer = make_trainer(tiny, make_args, top_n=2, max_steps=1)
+    trainer.train()
+    for rec in read_round(trainer.args.output_dir, 0):
+        assert len(rec["winners"]) == 2
+    assert sum(len(v) for v in trainer._winners.values()) == 2 * len(trainer._winners)
+
+
+def test_round_with_every_prompt_dropped_makes_no_update(tiny, make_args, caplog):
+    trainer = make_trainer(tiny, make_args, min_score=1e9, max_steps=2)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    with caplog.at_level(logging.WARNING):
+        out = trainer.train()
+    assert out.global_step == 2 and np.isfinite(out.training_loss)
+    assert all(torch.equal(before[n], p) for n, p in trainer.model.named_parameters())
+    assert trainer.round_stats[0]["ai/dropped_fraction"] == 1.0
+    assert "every prompt was dropped" in caplog.text
+
+
+def test_drop_in_with_plain_sft_config(tiny, tmp_path):
+    model, tok = tiny
+    args = SFTConfig(output_dir=str(tmp_path / "sft"), bf16=False, max_steps=1, report_to=[],
+                     per_device_train_batch_size=2, learning_rate=1e-3)
+    trainer = ActiveInheritanceTrainer(model, args, train_dataset=prompt_dataset("train").select(range(4)),
+                                       processing_class=tok, reward_funcs="length")
+    assert isinstance(trainer.args, ActiveInheritanceConfig)
+    assert trainer.args.learning_rate == 1e-3 and trainer.args.num_candidates == 4
+    assert trainer.train().global_step == 1
+
+
+@pytest.mark.parametrize("fmt", ["standard", "conversational", "messages", "prompt_only"])
+def test_dataset_formats(tiny, make_args, fmt):
+    rows = prompt_dataset("train").select(range(4)).to_list()
+    if fmt == "standard":
+        data = [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
+    elif fmt == "conversational":
+        data = [{"prompt": [{"role": "user", "content": r["prompt"]}],
+                 "completion": [{"role": "assistant", "content": r["completion"]}]} for r in rows]
+    elif fmt == "messages":
+        data = [{"messages": [{"role": "user", "content": r["prompt"]},
+                              {"role": "assistant", "content": r["completion"]}]} for r in rows]
+    else:
+        data = [{"prompt": r["prompt"]} for r in rows]
+    received = []
+
+    def spy(completions, **kwargs):
+        received.extend(completions)
+        return [float(len(str(c))) for c in completions]
+
+    trainer = make_trainer(tiny, make_args, dataset=Dataset.from_list(data), reward_funcs=[spy], max_steps=1,
+                           include_reference=fmt != "prompt_only")
+    trainer.train()
+    conversational = fmt in ("conversational", "messages")
+    assert all(isinstance(c, list) == conversational for c in received)
+    if conversational:
+        assert received[0][0]["role"] == "assistant"
+    records = read_round(trainer.args.output_dir, 0)
+    sources = {c["source"] for r in records for c in r["candidates"]}
+    assert sources == ({"policy"} if fmt == "prompt_only" else {"policy", "reference"})
+    if fmt == "messages":
+        assert records[0]["prompt"][-1]["role"] == "user"
+
+
+def test_reference_only_source_trains_on_the_data(tiny, make_args):
+    trainer = make_trainer(tiny, make_args, include_reference=True, teacher_mode="replace", max_steps=1)
+    trainer.train()
+    data = prompt_dataset("train").select(range(8))
+    for rec in read_round(trainer.args.output_dir, 0):
+        assert [c["source"] for c in rec["candidates"]] == ["reference"]
+        assert rec["winner"] == data[rec["prompt_idx"]]["completion"]
+
+
+def test_teacher_and_precomputed_sources(tiny, make_args, tmp_path):
+    from ail_trainer.testing import build_tiny_model
+
+    teacher_path = str(build_tiny_model(tmp_path / "teacher", arch="gpt2", seed=1))
+    data = prompt_dataset("train").select(range(4)).map(lambda r: {"offline": ["an offline answer", "another"]})
+    trainer = make_trainer(tiny, make_args, dataset=data, candidates_column="offline", max_steps=1,
+                           teacher_num_candidates=2, teachers=[teacher_path])
+    trainer.train()
+    for rec in read_round(trainer.args.output_dir, 0):
+        sources = [c["source"] for c in rec["candidates"]]
+        assert sources.count("policy") == 3 and sources.count(f"teacher:{teacher_path}") == 2
+        assert sources.count("precomputed") == 2
+    replace = make_trainer(tiny, make_args, dataset=data, max_steps=1, teacher_mode="replace",
+                           teachers=[teacher_path], output_dir=str(tmp_path / "replace"))
+    replace.train()
+    assert {c["source"] for r in read_round(replace.args.output_dir, 0) for c in r["candidates"]} == {
+        f"teacher:{teacher_path}"}
+
+
+def test_same_seed_same_winners(tiny_path, make_args, tmp_path):
+    from ail_trainer.testing import load
+
+    winners = []
+    for run in range(2):
+        trainer = make_trainer(load(tiny_path), make_args, max_steps=1, output_dir=str(tmp_path / f"run{run}"))
+        trainer.train()
+        winners.append([(r["prompt_idx"], r["winner"]) for r in read_round(trainer.args.output_dir, 0)])
+    assert winners[0] == winners[1]
+
+
+def test_generation_steps_refresh_in_chunks(tiny, make_args):
+    trainer = make_trainer(tiny, make_args, generation_steps=1, per_device_train_batch_size=2)
+    trainer.train()
+    assert [s["ai/round"] for s in trainer.round_stats] == [0, 1, 2, 3]
+    sizes = [len(read_round(trainer.args.output_dir, r)) for r in range(4)]
+    assert sizes == [2, 2, 2, 2]
+    seen = [r["prompt_idx"] for k in range(4) for r in read_round(trainer.args.output_dir, k)]
+    assert sorted(seen) == list(range(8))
+
+
+def test_long_prompts_are_truncated_with_a_warning(tiny, make_args, caplog):
+    trainer = make_trainer(tiny, make_args, max_prompt_length=3, max_steps=1)
+    with caplog.at_level(logging.WARNING):
+        trainer.train()
+    assert "exceed max_prompt_length=3" in caplog.text
+
+
+def test_resume_continues_without_regenerating(tiny_path, make_args, tmp_path):
+    from ail_trainer.testing import load
+
+    kw = dict(output_dir=str(tmp_path / "resume"), per_device_train_batch_size=2, generation_steps=2,
+              save_strategy="steps", save_steps=1, max_steps=3)
+    first = make_trainer(load(tiny_path), make_args, **kw)
+    first.train()
+    saved = read_round(kw["output_dir"], 0)
+    mtime = round_path(kw["output_dir"], 0).stat().st_mtime_ns
+
+    second = make_trainer(load(tiny_path), make_args, **{**kw, "max_steps": 4})
+    calls = []
+    original = second._generate_round
+    second._generate_round = lambda *a: calls.append(a[0]) or original(*a)
+    out = second.train(resume_from_checkpoint=str(tmp_path / "resume" / "checkpoint-3"))
+    assert out.global_step == 4
+    assert calls == []  # step 4 is in round 1, generated before the checkpoint, and loaded from its records
+    assert round_path(kw["output_dir"], 0).stat().st_mtime_ns == mtime
+    assert read_round(kw["output_dir"], 0) == saved
+    assert second.round_stats[0]["ai/round"] == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(reward_funcs=[]), "at least one reward"),
+        (dict(reward_funcs=["mtdl"]), "Unknown reward 'mtdl'"),
+        (dict(reward_funcs=[lambda completions, **kw: [1.0]]), "returned 1 values for 2 completions"),
+        (dict(reward_funcs=[lambda completions, **kw: [float("nan")] * len(completions)]), "returned nan"),
+        (dict(reward_funcs=[lambda completions, **kw: ["a"] * len(completions)]), "returned 'a'"),
+        (dict(dataset=Dataset.from_dict({"text": ["hello"]})), "no usable prompt"),
+        (dict(teachers=["/no/such/teacher"]), "tokenizer of teacher"),
+        (dict(reward_weights=[1.0, 2.0]), "reward_weights has 2 values"),
+        (dict(reward_constraints={"toxicity": 0.9}), "not among the rewards"),
+        (dict(teacher_mode="replace"), "no candidate source"),
+        (dict(candidates_column="nope"), "not a dataset column"),
+    ],
+)
+def test_bad_input_fails_early_with_a_clear_error(tiny, make_args, kwargs, error):
+    with pytest.raises((ValueError, TypeError), match=error):
+        make_trainer(tiny, make_args, **kwargs)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="num_candidates must be >= 1"):
+        ActiveInheritanceConfig(output_dir="x", num_candidates=0)
+    with pytest.raises(ValueError, match="bf16=True.*no GPU"):
+        ActiveInheritanceConfig(output_dir="x", bf16=True)
+    with pytest.raises(ValueError, match="reward_normalization"):
+        ActiveInheritanceConfig(output_dir="x", reward_normalization="minmax")
