@@ -1,0 +1,97 @@
+"""Before/after measurement on held-out prompts, and the model card of a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+from .data import as_completion, load_prompt_data
+from .generation import eos_ids, generate, render_prompts, truncate_prompts
+
+
+def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
+                     seed: int = 1234) -> dict[str, float]:
+    """Sample held-out completions (the run's sampling settings) from a saved model and score every reward."""
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()  # a plain, unsharded copy for measuring
+    args = trainer.args
+    data = load_prompt_data(dataset.select(range(min(max_prompts, len(dataset)))))
+    tok = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    model.to(trainer.accelerator.device)
+    config = GenerationConfig(do_sample=True, temperature=args.temperature, top_p=args.top_p,
+                              top_k=args.top_k or None, max_new_tokens=args.max_completion_length,
+                              eos_token_id=eos_ids(model, tok),
+                              pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    ids = truncate_prompts(render_prompts(data.prompts, tok, data.conversational), args.max_prompt_length, "eval")
+    torch.manual_seed(seed)
+    out = generate(model, tok, ids, samples, config, args.generation_batch_size, desc="Held-out sampling")
+    prompts = [p for p, s in zip(data.prompts, out) for _ in s]
+    texts = [g.text for s in out for g in s]
+    completions = [as_completion(t, data.conversational) for t in texts]
+    result = {"tokens": float(np.mean([len(g.ids) for s in out for g in s]))}
+    columns = {k: [v[i] for i, s in enumerate(out) for _ in s] for k, v in data.columns.items()}
+    for name, func in zip(trainer.reward_names, trainer.reward_funcs):
+        values = func(prompts=prompts, completions=completions, completion_ids=[g.ids for s in out for g in s],
+                      **columns)
+        result[name] = float(np.mean([v for v in values if v is not None]))
+    return result
+
+
+def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompts: int, samples: int) -> dict:
+    before = sample_and_score(base, dataset, trainer, max_prompts, samples)
+    after = sample_and_score(trained, dataset, trainer, max_prompts, samples)
+    rows = [f"{'metric (held-out samples)':<28}{'before':>12}{'after':>12}{'change':>10}"]
+    for key in before:
+        change = (after[key] - before[key]) / abs(before[key]) * 100 if before[key] else float("nan")
+        rows.append(f"{key:<28}{before[key]:>12.4g}{after[key]:>12.4g}{change:>+9.1f}%")
+    n = min(max_prompts, len(dataset))
+    table = f"Held-out prompts: {n}, {samples} samples each\n" + "\n".join(rows)
+    return {"before": before, "after": after, "held_out_prompts": n, "table": table}
+
+
+def write_card(trainer: Any, output_dir: str, base_model: str, report: dict | None) -> None:
+    """`active_inheritance.json` and a README model card: objective, rewards, k and the selection gain."""
+    args = trainer.args
+    summary = {
+        "base_model": base_model,
+        "rewards": [repr(f) if not callable(getattr(f, "__name__", None)) else str(n)
+                    for f, n in zip(trainer.reward_funcs, trainer.reward_names)],
+        "reward_names": trainer.reward_names,
+        "reward_weights": trainer.reward_weights.tolist(),
+        "reward_normalization": args.reward_normalization,
+        "reward_constraints": args.reward_constraints,
+        "num_candidates": args.num_candidates,
+        "teachers": [t.name for t in trainer.teachers],
+        "teacher_mode": args.teacher_mode,
+        "top_n": args.top_n,
+        "rounds": trainer.round_stats,
+        "held_out": {k: v for k, v in (report or {}).items() if k != "table"},
+    }
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    (Path(output_dir) / "active_inheritance.json").write_text(json.dumps(summary, indent=2, default=str))
+    lines = [
+        "---", "library_name: transformers", "tags: [trl, sft, active-inheritance, ail-trainer]", "---", "",
+        f"# {Path(output_dir).name}", "",
+        f"Fine-tuned from `{base_model}` with active inheritance: each round sampled {args.num_candidates} "
+        "candidates per prompt" + (f" (plus {len(trainer.teachers)} teacher(s))" if trainer.teachers else "")
+        + f", scored them, and trained on the best {args.top_n}.", "",
+        "**Objective** (maximized): " + " + ".join(
+            f"{w:g} x `{n}`" for n, w in zip(trainer.reward_names, trainer.reward_weights)),
+        "", "| round | reward | candidates mean | winners mean | selection gain |", "|---|---|---|---|---|",
+    ]
+    for stats in trainer.round_stats:
+        for name in trainer.reward_names:
+            if f"ai/{name}/selection_gain" in stats:
+                lines.append(f"| {int(stats['ai/round'])} | {name} | {stats[f'ai/{name}/candidates_mean']:.4g} | "
+                             f"{stats[f'ai/{name}/winners_mean']:.4g} | {stats[f'ai/{name}/selection_gain']:+.4g} |")
+    if report:
+        lines += ["", "## Held-out samples before and after", "", "```", report["table"], "```"]
+    lines += ["", "Candidate records of every round: `rounds/round-*.jsonl`.", ""]
+    (Path(output_dir) / "README.md").write_text("\n".join(lines))

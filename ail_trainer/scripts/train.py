@@ -1,0 +1,151 @@
+"""Active-inheritance training: `accelerate launch recipes/train.py --config recipes/<objective>.yaml`.
+
+With no arguments it runs the built-in offline default (a small local model and prompt set, no network).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import torch
+import yaml
+from accelerate import PartialState
+from datasets import load_dataset, load_from_disk
+from transformers import AutoTokenizer
+from transformers.utils import logging
+from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config
+
+from ail_trainer import ActiveInheritanceConfig, ActiveInheritanceTrainer
+from ail_trainer.builtin import BUILTIN_DATASET, BUILTIN_MODEL, builtin_model_path
+from ail_trainer.report import before_after, write_card
+
+logger = logging.get_logger(__name__)
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+DEFAULT_CONFIG = RECIPES / "offline" / "lexical_diversity.yaml"
+
+
+@dataclass
+class ActiveInheritanceScriptArguments(ScriptArguments):
+    dataset_name: str | None = field(
+        default=BUILTIN_DATASET,
+        metadata={"help": "Hub dataset name, a local JSON/JSONL/Parquet/Arrow file or folder, or 'builtin:prompts'."},
+    )
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["mtld"],
+        metadata={"help": "Rewards: names ('mtld', 'length:unit=words'), {name: ..., option: ...} mappings in YAML, "
+                          "or dotted import paths ('my_pkg.my_module.my_reward')."},
+    )
+    teachers: list[str] | None = field(
+        default=None, metadata={"help": "Teacher models (hub ids or local paths) that also generate candidates."}
+    )
+    eval_split: str | None = field(
+        default="test", metadata={"help": "Held-out split scored before and after training (None to skip)."}
+    )
+    eval_max_prompts: int = field(default=64, metadata={"help": "Held-out prompts scored before and after."})
+    eval_samples_per_prompt: int = field(default=2, metadata={"help": "Samples per held-out prompt."})
+
+
+PARSER_TYPES = (ActiveInheritanceScriptArguments, ActiveInheritanceConfig, ModelConfig)
+
+
+def check_config_keys(path: str) -> None:
+    """Fail on a YAML key no dataclass knows, naming the nearest valid key."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Config file {path!r} does not exist.")
+    with open(path) as f:
+        config = yaml.safe_load(f) or {}
+    valid = {f.name for t in PARSER_TYPES for f in fields(t)} | {"env"}
+    for key in config:
+        if key not in valid:
+            near = difflib.get_close_matches(key, sorted(valid), n=1)
+            hint = f" Did you mean '{near[0]}'?" if near else ""
+            raise ValueError(f"Unknown key '{key}' in {path}.{hint}")
+
+
+def resolve_model(name: str) -> str:
+    if name == BUILTIN_MODEL:
+        return builtin_model_path(name)
+    if (name.startswith((".", "/", "~")) or os.sep in name and os.path.exists(os.path.dirname(name))) and not (
+        os.path.exists(os.path.expanduser(name))
+    ):
+        raise FileNotFoundError(f"Model path {name!r} does not exist. Give a local model folder or a hub id.")
+    return os.path.expanduser(name)
+
+
+def load_data(args: ActiveInheritanceScriptArguments, split: str):
+    """A split of a hub dataset, a local data file or folder, or the built-in prompts."""
+    name = args.dataset_name
+    if name == BUILTIN_DATASET:
+        from ail_trainer.prompts import prompt_dataset
+
+        return prompt_dataset("train" if split == args.dataset_train_split else split)
+    path = Path(os.path.expanduser(name))
+    if path.exists():
+        if path.is_dir() and (path / "dataset_info.json").exists() or (path / "state.json").exists():
+            data = load_from_disk(str(path))
+            return data[split] if hasattr(data, "keys") else data
+        builder = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".arrow": "arrow", ".csv": "csv"}
+        if path.is_file():
+            return load_dataset(builder.get(path.suffix, "json"), data_files=str(path), split="train")
+        return load_dataset(str(path), split=split)
+    if name.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"Dataset path {name!r} does not exist.")
+    return load_dataset(name, args.dataset_config, split=split)
+
+
+def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        argv = ["--config", str(DEFAULT_CONFIG)]
+    if "--config" in argv:
+        check_config_keys(argv[argv.index("--config") + 1])
+    parser = TrlParser(PARSER_TYPES)
+    script_args, training_args, model_args = parser.parse_args_and_config(argv)
+
+    reward_specs = [yaml.safe_load(r) if isinstance(r, str) and r.strip().startswith("{") else r
+                    for r in script_args.reward_funcs]
+    model_path = resolve_model(model_args.model_name_or_path or BUILTIN_MODEL)
+    dtype = model_args.dtype
+    init_kwargs = {"revision": model_args.model_revision, "attn_implementation": model_args.attn_implementation,
+                   "dtype": dtype if dtype in ("auto", None) else getattr(torch, dtype)}
+    training_args.model_init_kwargs = {
+        **{k: v for k, v in init_kwargs.items() if v is not None}, **(training_args.model_init_kwargs or {})
+    }
+    train = load_data(script_args, script_args.dataset_train_split)
+    held_out = None
+    if script_args.eval_split:
+        try:
+            held_out = load_data(script_args, script_args.eval_split)
+        except Exception as err:  # a dataset without that split still trains
+            logger.warning(f"No held-out split {script_args.eval_split!r} ({err}); skipping the before/after report.")
+    tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision,
+                                              trust_remote_code=training_args.trust_remote_code)
+    trainer = ActiveInheritanceTrainer(
+        model_path, args=training_args, train_dataset=train, processing_class=tokenizer,
+        peft_config=get_peft_config(model_args), reward_funcs=reward_specs, teachers=script_args.teachers,
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+
+    state = PartialState()
+    if state.is_main_process:
+        tokenizer.save_pretrained(training_args.output_dir)
+        report = None
+        if held_out is not None:
+            report = before_after(model_path, training_args.output_dir, held_out, trainer,
+                                  script_args.eval_max_prompts, script_args.eval_samples_per_prompt)
+        write_card(trainer, training_args.output_dir, model_path, report)
+        if report:
+            print(report["table"])
+            print(json.dumps({k: v for k, v in report.items() if k != "table"}))
+    state.wait_for_everyone()
+    return trainer
+
+
+if __name__ == "__main__":
+    main()
