@@ -7,8 +7,20 @@ import pytest
 from lexicalrichness import LexicalRichness
 
 from ail_trainer.rewards import (
-    HDD, MATTR, MTLD, REWARDS, Length, LowToxicity, Toxicity, check_reward_output, hdd_score, mattr_score,
-    mtld_score, resolve_reward, resolve_rewards, words,
+    HDD,
+    MATTR,
+    MTLD,
+    REWARDS,
+    Length,
+    LowToxicity,
+    Toxicity,
+    check_reward_output,
+    hdd_score,
+    mattr_score,
+    mtld_score,
+    resolve_reward,
+    resolve_rewards,
+    words,
 )
 from ail_trainer.rewards import toxicity as toxicity_module
 

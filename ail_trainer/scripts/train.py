@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
                                               trust_remote_code=training_args.trust_remote_code)
     trainer = ActiveInheritanceTrainer(
         model_path, args=training_args, train_dataset=train, processing_class=tokenizer,
-        peft_config=get_peft_config(model_args), reward_funcs=reward_specs, teachers=script_args.teachers,
+        peft_config=get_peft_config(model_args), reward_funcs=reward_specs,
+        teachers=[resolve_model(t) for t in script_args.teachers or []],
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Creates .venv (if missing) and installs ail-trainer with its pinned, CPU-only torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q -c constraints.txt -e ".[dev]"

@@ -1,0 +1,63 @@
+"""recipes/train.py: every offline recipe runs, and bad input fails early with a clear error."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ail_trainer.scripts.train import main
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--max_steps", "1", "--num_candidates", "2", "--max_completion_length", "8", "--eval_max_prompts", "4",
+        "--disable_tqdm", "true"]
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in (ROOT / "recipes" / "offline").glob("*.yaml")
+                                           if p.name != "ddp_tiny.yaml"))  # multi-process: test_distributed
+def test_offline_recipes_run(recipe, tmp_path, capsys):
+    out = tmp_path / "out"
+    trainer = main(["--config", str(ROOT / "recipes" / "offline" / recipe), "--output_dir", str(out), *FAST])
+    assert trainer.state.global_step == 1
+    for name in ("model.safetensors", "tokenizer.json", "README.md", "active_inheritance.json"):
+        assert (out / name).exists(), name
+    summary = json.loads((out / "active_inheritance.json").read_text())
+    assert summary["num_candidates"] == 2 and summary["rounds"]
+    assert list((out / "rounds").glob("round-*.jsonl"))
+    assert "before" in capsys.readouterr().out
+
+
+def test_every_real_recipe_parses():
+    from ail_trainer.scripts.train import check_config_keys
+
+    for recipe in (ROOT / "recipes").glob("*.yaml"):
+        check_config_keys(str(recipe))
+
+
+def test_local_jsonl_dataset_and_cli_reward_options(tmp_path):
+    data = tmp_path / "prompts.jsonl"
+    data.write_text("\n".join(json.dumps({"prompt": f"Tell me about item {i}.", "completion": " It is fine."})
+                              for i in range(8)))
+    trainer = main(["--config", str(ROOT / "recipes" / "offline" / "lexical_diversity.yaml"), "--dataset_name",
+                    str(data), "--reward_funcs", "length:unit=words", "mtld", "--output_dir", str(tmp_path / "o"),
+                    "--eval_split", "none", *FAST])
+    assert trainer.reward_names == ["length", "mtld"] and trainer.reward_funcs[0].unit == "words"
+
+
+@pytest.mark.parametrize("override, error", [
+    (["--reward_funcs", "mtdl"], "Unknown reward 'mtdl'"),
+    (["--model_name_or_path", "/no/such/model"], "Model path '/no/such/model' does not exist"),
+    (["--bf16", "true"], "bf16=True.*no GPU"),
+    (["--candidates_column", "offline_answers"], "offline_answers.*not a dataset column"),
+    (["--dataset_name", "./missing.jsonl"], "Dataset path './missing.jsonl' does not exist"),
+])
+def test_bad_input_fails_early(tmp_path, override, error):
+    with pytest.raises((ValueError, FileNotFoundError), match=error):
+        main(["--config", str(ROOT / "recipes" / "offline" / "lexical_diversity.yaml"), "--output_dir",
+              str(tmp_path / "o"), *FAST, *override])
+
+
+def test_unknown_yaml_key_names_the_nearest(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "recipes" / "offline" / "lexical_diversity.yaml").read_text() + "num_candidate: 4\n")
+    with pytest.raises(ValueError, match="Unknown key 'num_candidate'.*Did you mean 'num_candidates'"):
+        main(["--config", str(bad)])
