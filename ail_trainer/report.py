@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from .data import as_completion, load_prompt_data
 from .generation import eos_ids, generate, render_prompts, truncate_prompts
+from .rewards import Reward
 
 
 def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
@@ -61,7 +62,7 @@ def write_card(trainer: Any, output_dir: str, base_model: str, report: dict | No
     args = trainer.args
     summary = {
         "base_model": base_model,
-        "rewards": [repr(f) if not callable(getattr(f, "__name__", None)) else str(n)
+        "rewards": [repr(f) if isinstance(f, Reward) else n
                     for f, n in zip(trainer.reward_funcs, trainer.reward_names)],
         "reward_names": trainer.reward_names,
         "reward_weights": trainer.reward_weights.tolist(),

@@ -158,8 +158,6 @@ class ActiveInheritanceTrainer(SFTTrainer):
                     values[key] = getattr(args, key)
             known = {f for f in ActiveInheritanceConfig.__dataclass_fields__}
             values = {k: v for k, v in values.items() if k in known}
-            if isinstance(args, SFTConfig) and "bf16" in values:
-                values["bf16"] = args.bf16
             return ActiveInheritanceConfig(**values)
         raise TypeError(f"`args` must be an ActiveInheritanceConfig, SFTConfig or TrainingArguments, got {type(args)}.")
 
@@ -352,8 +350,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
     def _generate_policy(self, prompts: list[Any], round_id: int) -> list:
         tok = self._tokenizer
         prompt_ids = truncate_prompts(
-            render_prompts(prompts, tok, self.prompt_data.conversational, self.args.chat_template_kwargs
-                           if hasattr(self.args, "chat_template_kwargs") else None),
+            render_prompts(prompts, tok, self.prompt_data.conversational),
             self.args.max_prompt_length, "policy",
         )
         gather = self.args.ds3_gather_for_generation

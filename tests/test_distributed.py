@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "scripts" / "dist_check.py"
@@ -93,4 +92,4 @@ def test_ddp_kill_and_resume(tmp_path):
     assert {p.name: p.read_text() for p in (out / "rounds").glob("round-*.jsonl")} == records
     state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
-    assert torch.load(out / "checkpoint-4" / "rng_state_0.pth", weights_only=False) is not None
+    assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"] == 4

@@ -86,7 +86,7 @@ def load_data(args: ActiveInheritanceScriptArguments, split: str):
         return prompt_dataset("train" if split == args.dataset_train_split else split)
     path = Path(os.path.expanduser(name))
     if path.exists():
-        if path.is_dir() and (path / "dataset_info.json").exists() or (path / "state.json").exists():
+        if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "state.json").exists()):
             data = load_from_disk(str(path))
             return data[split] if hasattr(data, "keys") else data
         builder = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".arrow": "arrow", ".csv": "csv"}
