@@ -57,6 +57,14 @@ class ActiveInheritanceConfig(SFTConfig):
             "regenerates once per epoch for all of that epoch's prompts."
         },
     )
+    share_prefill: bool = field(
+        default=True,
+        metadata={
+            "help": "Encode each prompt once and copy its KV cache to all of its samples (instead of "
+            "`num_return_sequences`, which repeats the prompt before the prefill). Set False for models whose "
+            "cache cannot be repeated."
+        },
+    )
     ds3_gather_for_generation: bool = field(
         default=True,
         metadata={"help": "Under DeepSpeed ZeRO-3, gather the full weights for generation (faster, more memory)."},

@@ -58,11 +58,35 @@ def eos_ids(model: Any, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     return ids
 
 
+def _generate_shared_prefill(model: Any, input_ids: torch.Tensor, attention: torch.Tensor, num_return: int,
+                             generation_config: GenerationConfig, synced_gpus: bool) -> torch.Tensor:
+    """Prefill each prompt once, copy its KV cache `num_return` times, then sample.
+
+    `generate(num_return_sequences=k)` repeats every prompt k times before the prefill. Here the prompt (all but
+    its last token, which `generate` needs to produce the first logits) is encoded once, with the position ids
+    `generate` itself derives from the attention mask.
+    """
+    positions = attention.cumsum(-1) - 1
+    positions.masked_fill_(attention == 0, 1)
+    out = model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions[:, :-1],
+                use_cache=True)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(num_return)
+    return model.generate(
+        input_ids=input_ids.repeat_interleave(num_return, 0), attention_mask=attention.repeat_interleave(num_return, 0),
+        past_key_values=cache, generation_config=generation_config, use_cache=True, synced_gpus=synced_gpus,
+    )
+
+
 @torch.no_grad()
 def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[list[int]], num_return: int,
              generation_config: GenerationConfig, batch_size: int, synced_gpus: bool = False,
-             desc: str = "Generating", show_progress: bool = True) -> list[list[Generated]]:
-    """Sample `num_return` completions for each prompt; returns one list per prompt, in input order."""
+             desc: str = "Generating", show_progress: bool = True, share_prefill: bool = True) -> list[list[Generated]]:
+    """Sample `num_return` completions for each prompt; returns one list per prompt, in input order.
+
+    `batch_size` counts prompts per `generate` call; with `share_prefill`, each prompt is encoded once for all
+    of its samples.
+    """
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     stop = set(eos_ids(model, tokenizer))
@@ -81,11 +105,15 @@ def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[li
                 ids = prompt_ids[i]
                 input_ids[row, width - len(ids) :] = torch.tensor(ids)
                 attention[row, width - len(ids) :] = 1
-            out = model.generate(
-                input_ids=input_ids.to(device), attention_mask=attention.to(device),
-                generation_config=generation_config, num_return_sequences=num_return, use_cache=True,
-                synced_gpus=synced_gpus,
-            )
+            if share_prefill and num_return > 1 and width > 1:
+                out = _generate_shared_prefill(model, input_ids.to(device), attention.to(device), num_return,
+                                               generation_config, synced_gpus)
+            else:
+                out = model.generate(
+                    input_ids=input_ids.to(device), attention_mask=attention.to(device),
+                    generation_config=generation_config, num_return_sequences=num_return, use_cache=True,
+                    synced_gpus=synced_gpus,
+                )
             completions = out[:, width:].tolist()
             for row, i in enumerate(idx):
                 samples = []

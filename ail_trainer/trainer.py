@@ -360,6 +360,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
                     m, tok, prompt_ids, self.args.num_candidates, build_generation_config(self.args, m, tok),
                     self.args.generation_batch_size, synced_gpus=_is_zero3(self) and not gather,
                     desc=f"Round {round_id}: policy", show_progress=self.accelerator.is_local_main_process,
+                    share_prefill=self.args.share_prefill,
                 )
 
     def _generate_teacher(self, teacher: Teacher, prompts: list[Any], round_id: int) -> list:
@@ -373,13 +374,14 @@ class ActiveInheritanceTrainer(SFTTrainer):
         if _is_zero3(self):
             with unwrap_model_for_generation(teacher.model, self.accelerator) as m:
                 return generate(m, tok, prompt_ids, k, build_generation_config(self.args, m, tok),
-                                self.args.generation_batch_size, desc=desc, show_progress=show)
+                                self.args.generation_batch_size, desc=desc, show_progress=show,
+                                share_prefill=self.args.share_prefill)
         place(teacher.model, self.accelerator.device)
         try:
             with self.accelerator.autocast():
                 config = build_generation_config(self.args, teacher.model, tok)
                 return generate(teacher.model, tok, prompt_ids, k, config, self.args.generation_batch_size,
-                                desc=desc, show_progress=show)
+                                desc=desc, show_progress=show, share_prefill=self.args.share_prefill)
         finally:
             if self.args.offload_teachers and self.accelerator.device.type != "cpu":
                 place(teacher.model, torch.device("cpu"))
