@@ -1,6 +1,7 @@
 """recipes/train.py: every offline recipe runs, and bad input fails early with a clear error."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,22 @@ def test_unknown_yaml_key_names_the_nearest(tmp_path):
     bad.write_text((ROOT / "recipes" / "offline" / "lexical_diversity.yaml").read_text() + "num_candidate: 4\n")
     with pytest.raises(ValueError, match="Unknown key 'num_candidate'.*Did you mean 'num_candidates'"):
         main(["--config", str(bad)])
+
+
+def test_main_job_command_runs_as_documented(tmp_path):
+    """The README's main job exactly: `accelerate launch recipes/train.py`, no arguments, as a real script."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", str(ROOT / "recipes" / "train.py")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "metric (held-out samples)" in proc.stdout and "mtld" in proc.stdout
+    out = tmp_path / "outputs" / "offline-lexical-diversity"
+    assert (out / "model.safetensors").exists() and list((out / "rounds").glob("round-*.jsonl"))
+    summary = json.loads((out / "active_inheritance.json").read_text())
+    assert summary["held_out"]["after"]["mtld"] > summary["held_out"]["before"]["mtld"]
+
+
+def test_recipe_scripts_do_not_shadow_the_standard_library():
+    stdlib = set(sys.stdlib_module_names)
+    assert not [p.stem for p in (ROOT / "recipes").glob("*.py") if p.stem in stdlib]
