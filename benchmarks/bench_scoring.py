@@ -12,9 +12,9 @@ import json
 import platform
 import random
 import string
-import time
 from pathlib import Path
 
+from common import best_of
 from lexicalrichness import LexicalRichness
 
 from ail_trainer.rewards import HDD, MATTR, MTLD, Length, LowToxicity
@@ -26,15 +26,6 @@ def make_texts(n: int, words: int, seed: int = 0) -> list[str]:
     punct = [",", ".", ";", "!", "?", "-", "\u2014", "'s", "(", ")", "2024"]
     return [" ".join(rng.choice(vocab) + (rng.choice(punct) if rng.random() < 0.15 else "")
                      for _ in range(rng.randint(words // 2, words * 3 // 2))) for _ in range(n)]
-
-
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def lexicalrichness_mtld(texts):
@@ -68,15 +59,15 @@ def main() -> None:
         rewards["low_toxicity (detoxify)"] = LowToxicity(checkpoint=args.detoxify_checkpoint,
                                                          huggingface_config_path=args.detoxify_config)
     rows = {}
-    reference = best_time(lambda: lexicalrichness_mtld(texts), args.repeats)
+    reference = best_of(lambda: lexicalrichness_mtld(texts), args.repeats)
     rows["lexicalrichness mtld (reference)"] = args.texts / reference
-    rows["lexicalrichness mattr(50)"] = args.texts / best_time(
+    rows["lexicalrichness mattr(50)"] = args.texts / best_of(
         lambda: [LexicalRichness(t).mattr(50) for t in texts], args.repeats)
-    rows["lexicalrichness hdd(42)"] = args.texts / best_time(
+    rows["lexicalrichness hdd(42)"] = args.texts / best_of(
         lambda: [LexicalRichness(t).hdd(42) for t in texts], args.repeats)
     for name, reward in rewards.items():
         reward(completions=texts[:2], completion_ids=ids[:2])  # load models outside the timing
-        rows[name] = args.texts / best_time(lambda r=reward: r(completions=texts, completion_ids=ids), args.repeats)
+        rows[name] = args.texts / best_of(lambda r=reward: r(completions=texts, completion_ids=ids), args.repeats)
 
     cpu = platform.processor() or platform.machine()
     print(f"{args.texts} texts of ~{args.words} words, best of {args.repeats}, {cpu}")
