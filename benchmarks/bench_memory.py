@@ -15,15 +15,13 @@ import subprocess
 import sys
 import tempfile
 
-from common import BENCH_MODEL, CACHE, SMOKE_MODEL, load, model_path, prompts, quiet, save
+from common import BENCH_MODEL, SMOKE_MODEL, cached_tiny_model, load, model_path, prompts, quiet, save
 
 
 def teacher_path(smoke: bool) -> str:
     """A second model of the benchmark's size, with other weights."""
-    from ail_trainer.testing import build_tiny_model
-
     spec = SMOKE_MODEL if smoke else BENCH_MODEL
-    return str(build_tiny_model(CACHE / ("teacher-smoke" if smoke else "teacher-14m"), seed=1, **spec))
+    return cached_tiny_model("teacher-smoke" if smoke else "teacher-14m", seed=1, **spec)
 
 
 def run(mode: str, smoke: bool) -> None:

@@ -22,11 +22,16 @@ BENCH_MODEL = dict(arch="llama", hidden_size=384, num_layers=6, num_heads=6, voc
 SMOKE_MODEL = dict(arch="llama", hidden_size=64, num_layers=2, num_heads=4, vocab_size=512)
 
 
-def model_path(smoke: bool = False) -> str:
+def cached_tiny_model(name: str, **spec) -> str:
+    """A tiny model built once under `CACHE/name` (file-locked, atomic: safe when processes race)."""
+    from ail_trainer.cache import materialize
     from ail_trainer.testing import build_tiny_model
 
-    spec = SMOKE_MODEL if smoke else BENCH_MODEL
-    return str(build_tiny_model(CACHE / ("smoke" if smoke else "llama-10m"), **spec))
+    return str(materialize(CACHE / name, lambda tmp: build_tiny_model(tmp, overwrite=True, **spec), spec=spec))
+
+
+def model_path(smoke: bool = False) -> str:
+    return cached_tiny_model("smoke" if smoke else "llama-10m", **(SMOKE_MODEL if smoke else BENCH_MODEL))
 
 
 def load(path: str):

@@ -21,7 +21,7 @@ from transformers.utils import logging
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config
 
 from ail_trainer import ActiveInheritanceConfig, ActiveInheritanceTrainer
-from ail_trainer.builtin import BUILTIN_DATASET, BUILTIN_MODEL, builtin_model_path
+from ail_trainer.builtin import BUILTIN_DATASET, BUILTIN_MODEL, builtin_model_path, is_builtin
 from ail_trainer.report import before_after, write_card
 
 logger = logging.get_logger(__name__)
@@ -68,7 +68,7 @@ def check_config_keys(path: str) -> None:
 
 
 def resolve_model(name: str) -> str:
-    if name == BUILTIN_MODEL:
+    if is_builtin(name):
         return builtin_model_path(name)
     if (name.startswith((".", "/", "~")) or os.sep in name and os.path.exists(os.path.dirname(name))) and not (
         os.path.exists(os.path.expanduser(name))
