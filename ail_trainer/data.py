@@ -49,9 +49,12 @@ def load_prompt_data(dataset: Any, candidates_column: str | None = None, include
             "got an IterableDataset. Materialize it first, e.g. `Dataset.from_list(list(ds.take(n)))`."
         )
     if not isinstance(dataset, Dataset):
-        raise TypeError(f"`train_dataset` must be a `datasets.Dataset`, got {type(dataset).__name__}.")
+        raise TypeError(
+            f"`train_dataset` must be a `datasets.Dataset`, got {type(dataset).__name__}. Wrap rows with "
+            "`datasets.Dataset.from_list(rows)` or load them with `datasets.load_dataset`."
+        )
     if len(dataset) == 0:
-        raise ValueError("`train_dataset` is empty.")
+        raise ValueError("`train_dataset` is empty (0 rows); pass a dataset with at least one prompt.")
     names = dataset.column_names
     if "conversations" in names and "messages" not in names:
         dataset = dataset.map(maybe_convert_to_chatml, remove_columns=["conversations"])
@@ -74,7 +77,11 @@ def load_prompt_data(dataset: Any, candidates_column: str | None = None, include
             if not prompt.strip():
                 raise ValueError(f"Row {i} has an empty prompt; remove it or fill it in.")
         elif not (isinstance(prompt, list) and prompt and all(isinstance(m, dict) for m in prompt)):
-            raise ValueError(f"Row {i}: a prompt must be a string or a non-empty list of messages, got {prompt!r}.")
+            raise ValueError(
+                f"Row {i}: a prompt must be a string or a non-empty list of messages, got {prompt!r} "
+                f"({type(prompt).__name__}). Map the column to text first, e.g. "
+                "`dataset.map(lambda r: {'prompt': str(r['prompt'])})`."
+            )
     conversational = is_conversational({"prompt": prompts[0]})
     if any(is_conversational({"prompt": p}) != conversational for p in prompts):
         raise ValueError("The prompts mix plain strings and message lists; use one format for the whole dataset.")
@@ -83,12 +90,17 @@ def load_prompt_data(dataset: Any, candidates_column: str | None = None, include
     if candidates_column is not None:
         if candidates_column not in names:
             raise ValueError(
-                f"candidates_column={candidates_column!r} is not a dataset column (columns: {names})."
+                f"candidates_column={candidates_column!r} is not a dataset column (columns: {names}). Set it to "
+                "the column that holds each row's list of candidate strings, or leave it unset."
             )
-        precomputed = [list(c or []) for c in dataset[candidates_column]]
-        for i, cands in enumerate(precomputed):
-            if not all(isinstance(c, str) for c in cands):
-                raise ValueError(f"Row {i} of column {candidates_column!r} must be a list of strings.")
+        precomputed = []
+        for i, cands in enumerate(dataset[candidates_column]):
+            if cands is not None and not (isinstance(cands, (list, tuple)) and all(isinstance(c, str) for c in cands)):
+                raise ValueError(
+                    f"Row {i} of candidates_column {candidates_column!r} is {cands!r}; it must be a list of strings "
+                    "(candidate completions), e.g. ['first answer', 'second answer']."
+                )
+            precomputed.append(list(cands or []))
     if include_reference and references is None:
         raise ValueError(
             "include_reference=True needs a reference completion: a 'completion' column, or a 'messages' column "

@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .data import as_completion, load_prompt_data
-from .generation import eos_ids, generate, render_prompts, truncate_prompts
+from .generation import build_generation_config, generate, render_prompts, truncate_prompts
 from .rewards import Reward
+from .rewards.base import call_reward
 
 
 def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
@@ -26,10 +27,7 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
     tok = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     model.to(trainer.accelerator.device)
-    config = GenerationConfig(do_sample=True, temperature=args.temperature, top_p=args.top_p,
-                              top_k=args.top_k or None, max_new_tokens=args.max_completion_length,
-                              eos_token_id=eos_ids(model, tok),
-                              pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    config = build_generation_config(args, model, tok)  # the run's own sampling settings
     ids = truncate_prompts(render_prompts(data.prompts, tok, data.conversational), args.max_prompt_length, "eval")
     torch.manual_seed(seed)
     out = generate(model, tok, ids, samples, config, args.generation_batch_size, desc="Held-out sampling")
@@ -39,8 +37,8 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
     result = {"tokens": float(np.mean([len(g.ids) for s in out for g in s]))}
     columns = {k: [v[i] for i, s in enumerate(out) for _ in s] for k, v in data.columns.items()}
     for name, func in zip(trainer.reward_names, trainer.reward_funcs):
-        values = func(prompts=prompts, completions=completions, completion_ids=[g.ids for s in out for g in s],
-                      **columns)
+        values = call_reward(func, name, len(texts), prompts=prompts, completions=completions,
+                             completion_ids=[g.ids for s in out for g in s], **columns)
         result[name] = float(np.mean([v for v in values if v is not None]))
     return result
 

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from .checks import check_model_source
+
 
 @dataclass
 class Teacher:
@@ -31,15 +33,19 @@ def _load_tokenizer(source: str, name: str, trust_remote_code: bool) -> PreTrain
     return tokenizer
 
 
-def resolve_teachers(teachers: list | None, trust_remote_code: bool = False) -> list[Teacher]:
-    """Accept hub ids, local paths, loaded models and (model, tokenizer) pairs; load tokenizers now, weights later."""
+def resolve_teachers(teachers: list | None, trust_remote_code: bool = False,
+                     conversational: bool = False) -> list[Teacher]:
+    """Accept hub ids, local paths, loaded models and (model, tokenizer) pairs; load tokenizers now, weights later.
+
+    With conversational prompts, each teacher renders them with its own chat template, so it must have one.
+    """
     out = []
     for i, spec in enumerate(teachers or []):
         if isinstance(spec, (tuple, list)) and len(spec) == 2:
             model, tokenizer = spec
             name = getattr(model, "name_or_path", None) or f"teacher{i}"
         elif isinstance(spec, str):
-            model, name = spec, spec
+            model, name = check_model_source(spec, f"Teacher {i}"), spec
             tokenizer = _load_tokenizer(spec, name, trust_remote_code)
         elif isinstance(spec, PreTrainedModel):
             model, name = spec, spec.name_or_path or f"teacher{i}"
@@ -51,6 +57,12 @@ def resolve_teachers(teachers: list | None, trust_remote_code: bool = False) -> 
             )
         if isinstance(model, str) and model.startswith(("/", ".")) and not os.path.exists(model):
             raise ValueError(f"Teacher model path {model!r} does not exist.")
+        if conversational and getattr(tokenizer, "chat_template", None) is None:
+            raise ValueError(
+                f"Teacher {name!r} has no chat template, but the prompts are conversational (message lists), and "
+                "each teacher renders them in its own chat format. Use a chat/instruct version of the teacher, set "
+                "`tokenizer.chat_template` and pass (model, tokenizer), or give plain-string prompts."
+            )
         out.append(Teacher(f"teacher:{name}", model, tokenizer))
     return out
 

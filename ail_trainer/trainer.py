@@ -18,22 +18,20 @@ from transformers.utils import logging
 from trl import SFTConfig, SFTTrainer
 from trl.models import unwrap_model_for_generation
 
+from .checks import check_model_source, check_output_dir, check_resume_checkpoint
 from .config import ActiveInheritanceConfig
 from .data import as_completion, load_prompt_data, reference_text
+from .distributed import check_backend, is_zero3, synced_generation
 from .generation import build_generation_config, generate, render_prompts, truncate_prompts
 from .records import read_round, set_aside_old_rounds, write_round
-from .rewards import check_reward_output, resolve_rewards
+from .rewards import resolve_rewards
+from .rewards.base import call_reward
 from .rewards.registry import reward_name
 from .schedule import RoundSchedule, ScheduleDataLoader
 from .selection import combine, select
 from .teachers import Teacher, load_teacher_model, place, resolve_teachers
 
 logger = logging.get_logger(__name__)
-
-
-def _is_zero3(trainer: SFTTrainer) -> bool:
-    plugin = trainer.accelerator.state.deepspeed_plugin
-    return plugin is not None and plugin.zero_stage == 3
 
 
 class _SkippedStepCallback(TrainerCallback):
@@ -90,6 +88,9 @@ class ActiveInheritanceTrainer(SFTTrainer):
         teachers: list | None = None,
     ):
         args = self._convert_args(model, args)
+        check_output_dir(args.output_dir)
+        if isinstance(model, str):
+            model = check_model_source(model)
 
         # Everything that can be checked without the model is checked before it loads.
         self.reward_funcs = resolve_rewards(reward_funcs)
@@ -109,7 +110,9 @@ class ActiveInheritanceTrainer(SFTTrainer):
                 "'prompt' column (string or messages) instead."
             )
         self.prompt_data = load_prompt_data(train_dataset, args.candidates_column, args.include_reference)
-        self.teachers: list[Teacher] = resolve_teachers(teachers, args.trust_remote_code)
+        self.teachers: list[Teacher] = resolve_teachers(
+            teachers, args.trust_remote_code, self.prompt_data.conversational
+        )
         if args.teacher_mode == "replace" and not (
             self.teachers or args.candidates_column or args.include_reference
         ):
@@ -126,10 +129,11 @@ class ActiveInheritanceTrainer(SFTTrainer):
             preprocess_logits_for_metrics=preprocess_logits_for_metrics, quantization_config=quantization_config,
             peft_config=peft_config,
         )
+        check_backend(self.accelerator, self.args)
         self.train_dataset = self.prompt_data.to_dataset()
         for teacher in self.teachers:
             load_teacher_model(teacher, args.model_init_kwargs, args.trust_remote_code)
-            if _is_zero3(self):
+            if is_zero3(self.accelerator):
                 from trl.models.utils import prepare_deepspeed
 
                 teacher.model = prepare_deepspeed(teacher.model, self.accelerator)
@@ -205,8 +209,8 @@ class ActiveInheritanceTrainer(SFTTrainer):
         texts = [t or "A short test answer." for t in texts]
         try:
             self._score(list(range(n)), texts, [self._encode(t) for t in texts])
-        except Exception as err:
-            raise type(err)(f"{err} (raised by a test call of the rewards before training)") from err
+        except (ValueError, TypeError) as err:
+            raise type(err)(f"{err} (Found by a test call of the rewards on known text, before training.)") from err
 
     # ------------------------------------------------------------------ the schedule
     def get_train_dataloader(self) -> ScheduleDataLoader:
@@ -220,6 +224,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
         return ScheduleDataLoader(self.schedule)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, *args, **kwargs):
+        check_resume_checkpoint(resume_from_checkpoint, self.args.output_dir)
         self._resuming = bool(resume_from_checkpoint)
         self._round_key = None
         if not self._resuming and self.args.save_candidate_records and self.accelerator.is_main_process:
@@ -268,7 +273,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
         round_id = schedule.global_round(epoch, r)
         prompt_idx = schedule.round_prompts(epoch, r)
         records = None
-        if self._resuming:
+        if self._resuming:  # any round the interrupted run finished is reused, never regenerated or rewritten
             records = [None]
             if self.accelerator.is_main_process:
                 saved = read_round(self.args.output_dir, round_id)
@@ -286,7 +291,6 @@ class ActiveInheritanceTrainer(SFTTrainer):
         self._winners = self._prepare_winners(records, set(schedule.rank_prompts(epoch, r)), round_id)
         self._log_round(round_id, records, timing)
         self._round_key = (epoch, r)
-        self._resuming = False
 
     def _seed(self, round_id: int) -> int:
         return (self.args.seed * 1_000_003 + round_id * 7919 + self.accelerator.process_index) % (2**31)
@@ -358,7 +362,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
             with self.accelerator.autocast():
                 return generate(
                     m, tok, prompt_ids, self.args.num_candidates, build_generation_config(self.args, m, tok),
-                    self.args.generation_batch_size, synced_gpus=_is_zero3(self) and not gather,
+                    self.args.generation_batch_size, synced_gpus=synced_generation(self.accelerator, gather),
                     desc=f"Round {round_id}: policy", show_progress=self.accelerator.is_local_main_process,
                     share_prefill=self.args.share_prefill,
                 )
@@ -371,7 +375,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
         k = self.args.teacher_num_candidates or self.args.num_candidates
         desc = f"Round {round_id}: {teacher.name}"
         show = self.accelerator.is_local_main_process
-        if _is_zero3(self):
+        if is_zero3(self.accelerator):
             with unwrap_model_for_generation(teacher.model, self.accelerator) as m:
                 return generate(m, tok, prompt_ids, k, build_generation_config(self.args, m, tok),
                                 self.args.generation_batch_size, desc=desc, show_progress=show,
@@ -394,9 +398,8 @@ class ActiveInheritanceTrainer(SFTTrainer):
         columns = {name: [values[i] for i in prompt_idx] for name, values in data.columns.items()}
         scores = np.full((len(texts), len(self.reward_funcs)), np.nan)
         for j, (func, name) in enumerate(zip(self.reward_funcs, self.reward_names)):
-            values = func(prompts=prompts, completions=completions, completion_ids=ids,
-                          trainer_state=self.state, **columns)
-            values = check_reward_output(name, values, len(texts))
+            values = call_reward(func, name, len(texts), prompts=prompts, completions=completions,
+                                 completion_ids=ids, trainer_state=self.state, **columns)
             scores[:, j] = [np.nan if v is None else v for v in values]
         return scores
 

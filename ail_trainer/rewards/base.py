@@ -108,3 +108,19 @@ def check_reward_output(name: str, values: Any, expected: int) -> list[float | N
             )
         out.append(value)
     return out
+
+
+class RewardError(ValueError):
+    """A reward function failed or returned something unusable; the message names the reward."""
+
+
+def call_reward(func: Any, name: str, expected: int, **kwargs: Any) -> list[float | None]:
+    """Call one reward with GRPO's keyword convention and validate its output: the one place rewards are called."""
+    try:
+        values = func(**kwargs)
+    except Exception as err:
+        raise RewardError(
+            f"Reward '{name}' raised {type(err).__name__}: {err}. Fix the reward function (it is called as "
+            "f(prompts=, completions=, completion_ids=, trainer_state=, **columns)), or remove it from reward_funcs."
+        ) from err
+    return check_reward_output(name, values, expected)

@@ -22,6 +22,7 @@ from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config
 
 from ail_trainer import ActiveInheritanceConfig, ActiveInheritanceTrainer
 from ail_trainer.builtin import BUILTIN_DATASET, BUILTIN_MODEL, builtin_model_path, is_builtin
+from ail_trainer.checks import check_model_source
 from ail_trainer.report import before_after, write_card
 
 logger = logging.get_logger(__name__)
@@ -56,7 +57,7 @@ PARSER_TYPES = (ActiveInheritanceScriptArguments, ActiveInheritanceConfig, Model
 def check_config_keys(path: str) -> None:
     """Fail on a YAML key no dataclass knows, naming the nearest valid key."""
     if not os.path.exists(path):
-        raise FileNotFoundError(f"Config file {path!r} does not exist.")
+        raise FileNotFoundError(f"Config file {path!r} does not exist. Check the path given to --config.")
     with open(path) as f:
         config = yaml.safe_load(f) or {}
     valid = {f.name for t in PARSER_TYPES for f in fields(t)} | {"env"}
@@ -70,11 +71,7 @@ def check_config_keys(path: str) -> None:
 def resolve_model(name: str) -> str:
     if is_builtin(name):
         return builtin_model_path(name)
-    if (name.startswith((".", "/", "~")) or os.sep in name and os.path.exists(os.path.dirname(name))) and not (
-        os.path.exists(os.path.expanduser(name))
-    ):
-        raise FileNotFoundError(f"Model path {name!r} does not exist. Give a local model folder or a hub id.")
-    return os.path.expanduser(name)
+    return check_model_source(name)
 
 
 def load_data(args: ActiveInheritanceScriptArguments, split: str):
@@ -94,7 +91,10 @@ def load_data(args: ActiveInheritanceScriptArguments, split: str):
             return load_dataset(builder.get(path.suffix, "json"), data_files=str(path), split="train")
         return load_dataset(str(path), split=split)
     if name.startswith((".", "/", "~")):
-        raise FileNotFoundError(f"Dataset path {name!r} does not exist.")
+        raise FileNotFoundError(
+            f"Dataset path {name!r} does not exist. Give an existing JSON/JSONL/Parquet/Arrow file or folder, a Hub "
+            "dataset name, or builtin:prompts."
+        )
     return load_dataset(name, args.dataset_config, split=split)
 
 
