@@ -63,3 +63,20 @@ def check_model_source(name: str, what: str = "Model") -> str:
             "spelling), or pass a local folder; `builtin:tiny-chat` runs fully offline."
         ) from None
     return name
+
+
+def check_formatting_func(formatting_func) -> None:
+    if formatting_func is not None:
+        raise ValueError(
+            "formatting_func is not supported: candidates are generated from prompts. Map your dataset to a "
+            "'prompt' column (string or messages) instead."
+        )
+
+
+def check_some_source(args, teachers: list) -> None:
+    """With `teacher_mode='replace'` the policy does not generate, so another source must."""
+    if args.teacher_mode == "replace" and not (teachers or args.candidates_column or args.include_reference):
+        raise ValueError(
+            "teacher_mode='replace' leaves no candidate source: pass teachers=, set candidates_column, or "
+            "set include_reference=True (or use teacher_mode='add')."
+        )

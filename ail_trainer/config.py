@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from transformers import TrainingArguments
 from trl import SFTConfig
 
 NORMALIZATIONS = ("none", "zscore", "rank")
@@ -166,3 +167,22 @@ class ActiveInheritanceConfig(SFTConfig):
             raise ValueError("packing=True is not supported: winners are prepared per round. Set packing=False.")
         if self.padding_free:
             raise ValueError("padding_free=True is not supported by ActiveInheritanceTrainer. Set padding_free=False.")
+
+
+def as_config(model: Any, args: Any) -> ActiveInheritanceConfig:
+    """`args` as an `ActiveInheritanceConfig`: a plain `SFTConfig` or `TrainingArguments` is converted (drop-in);
+    None gives the defaults with `output_dir` named after the model."""
+    if args is None:
+        name = model if isinstance(model, str) else model.name_or_path
+        return ActiveInheritanceConfig(f"{str(name).rstrip('/').split('/')[-1]}-AI")
+    if isinstance(args, ActiveInheritanceConfig):
+        return args
+    if isinstance(args, TrainingArguments):
+        values = args.to_dict()
+        for key in values:
+            if key.endswith("_token"):  # to_dict masks these
+                values[key] = getattr(args, key)
+        known = {f for f in ActiveInheritanceConfig.__dataclass_fields__}
+        values = {k: v for k, v in values.items() if k in known}
+        return ActiveInheritanceConfig(**values)
+    raise TypeError(f"`args` must be an ActiveInheritanceConfig, SFTConfig or TrainingArguments, got {type(args)}.")

@@ -127,13 +127,36 @@ def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[li
     return results  # type: ignore[return-value]
 
 
-def build_generation_config(args: Any, model: Any, tokenizer: PreTrainedTokenizerBase) -> GenerationConfig:
-    """Sampling settings from the trainer config, stopping at the model's and tokenizer's EOS tokens."""
-    kwargs = dict(
-        do_sample=True, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k or None,
-        repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_completion_length,
-        eos_token_id=eos_ids(model, tokenizer),
+@dataclass
+class SamplingSettings:
+    """How candidates are sampled: the one set of fields every generation path (training rounds, held-out report,
+    profiling, benchmarks) builds its `GenerationConfig` from."""
+
+    max_new_tokens: int
+    do_sample: bool = True
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    generation_kwargs: dict[str, Any] | None = None  # extra GenerationConfig arguments, applied last
+
+    @classmethod
+    def from_config(cls, args: Any) -> SamplingSettings:
+        """The sampling fields of an `ActiveInheritanceConfig`."""
+        return cls(max_new_tokens=args.max_completion_length, temperature=args.temperature, top_p=args.top_p,
+                   top_k=args.top_k, repetition_penalty=args.repetition_penalty,
+                   generation_kwargs=args.generation_kwargs)
+
+
+def build_generation_config(settings: SamplingSettings, model: Any,
+                            tokenizer: PreTrainedTokenizerBase) -> GenerationConfig:
+    """A `GenerationConfig` from `settings`, stopping at the model's and the tokenizer's EOS tokens."""
+    kwargs: dict[str, Any] = dict(
+        do_sample=settings.do_sample, max_new_tokens=settings.max_new_tokens,
+        repetition_penalty=settings.repetition_penalty, eos_token_id=eos_ids(model, tokenizer),
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
     )
-    kwargs.update(args.generation_kwargs or {})
+    if settings.do_sample:
+        kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None)
+    kwargs.update(settings.generation_kwargs or {})
     return GenerationConfig(**kwargs)

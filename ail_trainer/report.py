@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from .compat import unset_hf_deepspeed_config
 from .data import as_completion, load_prompt_data
-from .generation import build_generation_config, generate, render_prompts, truncate_prompts
+from .generation import SamplingSettings, build_generation_config, generate, render_prompts, truncate_prompts
 from .rewards import Reward
 from .rewards.base import call_reward
 
@@ -19,15 +20,13 @@ from .rewards.base import call_reward
 def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
                      seed: int = 1234) -> dict[str, float]:
     """Sample held-out completions (the run's sampling settings) from a saved model and score every reward."""
-    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
-
     unset_hf_deepspeed_config()  # a plain, unsharded copy for measuring
     args = trainer.args
     data = load_prompt_data(dataset.select(range(min(max_prompts, len(dataset)))))
     tok = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     model.to(trainer.accelerator.device)
-    config = build_generation_config(args, model, tok)  # the run's own sampling settings
+    config = build_generation_config(SamplingSettings.from_config(args), model, tok)  # the run's own settings
     ids = truncate_prompts(render_prompts(data.prompts, tok, data.conversational), args.max_prompt_length, "eval")
     torch.manual_seed(seed)
     out = generate(model, tok, ids, samples, config, args.generation_batch_size, desc="Held-out sampling")

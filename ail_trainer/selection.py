@@ -2,7 +2,49 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
+
+
+@dataclass
+class Selection:
+    """How candidates are combined and winners picked: the config's scoring and selection fields, validated."""
+
+    reward_names: list[str]
+    weights: np.ndarray
+    normalization: str = "none"
+    constraints: dict[int, float] = field(default_factory=dict)  # reward index -> minimum raw value
+    top_n: int = 1
+    min_score: float | None = None
+
+    @classmethod
+    def from_config(cls, names: list[str], args: Any) -> Selection:
+        """`names` are the rewards' names (repeated names get a suffix: `mtld`, `mtld_2`)."""
+        seen: dict[str, int] = defaultdict(int)
+        unique = []
+        for name in names:
+            seen[name] += 1
+            unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+        if args.reward_weights is None:
+            weights = np.ones(len(unique))
+        elif len(args.reward_weights) != len(unique):
+            raise ValueError(
+                f"reward_weights has {len(args.reward_weights)} values but there are {len(unique)} rewards "
+                f"({unique}); give one weight per reward."
+            )
+        else:
+            weights = np.asarray(args.reward_weights, dtype=float)
+        unknown = set(args.reward_constraints or {}) - set(unique)
+        if unknown:
+            raise ValueError(
+                f"reward_constraints names {sorted(unknown)}, which are not among the rewards {unique}. "
+                "Add the reward to reward_funcs (with weight 0 to use it only as a constraint)."
+            )
+        constraints = {unique.index(k): float(v) for k, v in (args.reward_constraints or {}).items()}
+        return cls(unique, weights, args.reward_normalization, constraints, args.top_n, args.min_score)
 
 
 def normalize(scores: np.ndarray, method: str) -> np.ndarray:

@@ -15,19 +15,18 @@ import time
 import numpy as np
 import torch
 from common import load, model_path, prompts, quiet, save
-from transformers import GenerationConfig
 
 
 def diy(path, texts, k, new_tokens, batch, gen_batch):
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
+    from ail_trainer.generation import SamplingSettings, build_generation_config
     from ail_trainer.rewards import MTLD, Length
 
     model, tok = load(path)
     model.eval()
-    config = GenerationConfig(do_sample=True, top_p=0.9, temperature=1.0, max_new_tokens=new_tokens,
-                              pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    config = build_generation_config(SamplingSettings(new_tokens, top_p=0.9, temperature=1.0), model, tok)
     winners = []
     for start in range(0, len(texts), gen_batch):
         chunk = texts[start : start + gen_batch]

@@ -13,16 +13,24 @@ import tempfile
 
 import torch
 from common import best_of, load, model_path, prompts, quiet, save
-from transformers import GenerationConfig
+
+from ail_trainer.generation import SamplingSettings, build_generation_config
 
 
 def raw_generate(model, tok, texts, k, new_tokens, batch):
-    config = GenerationConfig(do_sample=True, top_p=0.9, temperature=1.0, max_new_tokens=new_tokens,
-                              min_new_tokens=new_tokens, pad_token_id=tok.pad_token_id)
+    settings = SamplingSettings(new_tokens, top_p=0.9, temperature=1.0,
+                                generation_kwargs={"min_new_tokens": new_tokens})
+    config = build_generation_config(settings, model, tok)
     for start in range(0, len(texts), batch):
         enc = tok(texts[start : start + batch], padding=True, padding_side="left", return_tensors="pt")
         with torch.no_grad():
             model.generate(**enc, generation_config=config, num_return_sequences=k)
+
+
+def policy_candidates(trainer, texts):
+    """One round's policy generation for `texts`, through the trainer's own policy source."""
+    policy = next(s for s in trainer.sources if s.name == "policy")
+    return policy.candidates(0, list(range(len(texts))), texts)
 
 
 def ai_trainer(path, texts, k, new_tokens, batch, share_prefill=True):
@@ -80,7 +88,7 @@ def main() -> None:
     result["best_batch"] = best
 
     trainer = ai_trainer(path, texts, k, T, best)
-    ours = rate(best_of(lambda: trainer._generate_policy(texts, 0), args.repeats))
+    ours = rate(best_of(lambda: policy_candidates(trainer, texts), args.repeats))
     grpo = grpo_trainer(path, k, T)
     repeated = [p for p in texts for _ in range(k)]
     grpo_rate = rate(best_of(
@@ -95,8 +103,8 @@ def main() -> None:
         ptexts = prompts(args.prompts, long=long)
         shared = ai_trainer(path, ptexts, k, T, best, share_prefill=True)
         plain = ai_trainer(path, ptexts, k, T, best, share_prefill=False)
-        t_shared = best_of(lambda s=shared, p=ptexts: s._generate_policy(p, 0), args.repeats)
-        t_plain = best_of(lambda s=plain, p=ptexts: s._generate_policy(p, 0), args.repeats)
+        t_shared = best_of(lambda s=shared, p=ptexts: policy_candidates(s, p), args.repeats)
+        t_plain = best_of(lambda s=plain, p=ptexts: policy_candidates(s, p), args.repeats)
         prompt_tokens = sum(len(tok(p)["input_ids"]) for p in ptexts) / len(ptexts)
         prefill[label] = {"prompt_tokens": prompt_tokens, "shared_s": t_shared, "repeated_s": t_plain,
                           "speedup": t_plain / t_shared}
@@ -106,11 +114,11 @@ def main() -> None:
     scaling = {"k": {}, "prompts": {}}
     for kk in (1, 2, 4, 8) if not args.smoke else (1, 2):
         t = ai_trainer(path, texts, kk, T, best)
-        scaling["k"][kk] = best_of(lambda t=t: t._generate_policy(texts, 0), 1) / (args.prompts * kk * T) * 1e3
+        scaling["k"][kk] = best_of(lambda t=t: policy_candidates(t, texts), 1) / (args.prompts * kk * T) * 1e3
     for n in (32, 64, 128) if not args.smoke else (2, 4):
         ptexts = prompts(n)
         t = ai_trainer(path, ptexts, k, T, best)
-        scaling["prompts"][n] = best_of(lambda t=t, p=ptexts: t._generate_policy(p, 0), 1) / (n * k * T) * 1e3
+        scaling["prompts"][n] = best_of(lambda t=t, p=ptexts: policy_candidates(t, p), 1) / (n * k * T) * 1e3
     result["ms_per_token"] = scaling
 
     print(f"Generation: {args.prompts} prompts x k={k} x {T} tokens (14M Llama, fp32 CPU)")

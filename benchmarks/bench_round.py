@@ -71,12 +71,13 @@ def main() -> None:
     quiet()
     if args.smoke:
         args.prompts, args.k, args.new_tokens, args.batch = 8, 2, 4, 4
-    import ail_trainer.trainer as trainer_module
+    import ail_trainer.round as round_module
+    import ail_trainer.sources as sources_module
 
     trainer = build(model_path(args.smoke), args.prompts, args.k, args.new_tokens, args.batch, tempfile.mkdtemp())
     timer = Timer()
-    timer.wrap(trainer_module, "generate", "generation")
-    timer.wrap(trainer, "_score", "reward scoring")
+    timer.wrap(sources_module, "generate", "generation")
+    timer.wrap(round_module, "score_candidates", "reward scoring")
     timer.wrap(trainer, "training_step", "forward + backward")
     trainer.add_callback(OptimizerTimer(timer))
     start = time.perf_counter()

@@ -14,7 +14,7 @@ import transformers
 from datasets import Dataset
 
 import ail_trainer.report
-import ail_trainer.trainer
+import ail_trainer.sources
 from ail_trainer import ActiveInheritanceConfig, ActiveInheritanceTrainer
 from ail_trainer.prompts import prompt_dataset
 from ail_trainer.scripts.train import main
@@ -195,7 +195,7 @@ def compute_calls(monkeypatch):
 
         return fail
 
-    monkeypatch.setattr(ail_trainer.trainer, "generate", tripwire("policy/teacher generation"))
+    monkeypatch.setattr(ail_trainer.sources, "generate", tripwire("policy/teacher generation"))
     monkeypatch.setattr(ail_trainer.report, "generate", tripwire("held-out generation"))
     monkeypatch.setattr(transformers.GenerationMixin, "generate", tripwire("model.generate"))
     monkeypatch.setattr(transformers.Trainer, "training_step", tripwire("training_step"))

@@ -48,16 +48,16 @@ def test_loss_covers_winner_completion_tokens_only_and_params_change(tiny, make_
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
     tok = trainer.processing_class
-    records = {r["prompt_idx"]: r for r in read_round(trainer.args.output_dir, 0)}
+    records = {r.prompt_idx: r for r in read_round(trainer.args.output_dir, 0)}
     assert trainer._winners
     for idx, examples in trainer._winners.items():
         (ex,) = examples
         rec = records[idx]
-        prompt_len = len(tok(rec["prompt"])["input_ids"])
+        prompt_len = len(tok(rec.prompt)["input_ids"])
         assert all(label == -100 for label in ex["labels"][:prompt_len])
         trained = [t for t, label in zip(ex["input_ids"], ex["labels"]) if label != -100]
         assert trained[-1] == tok.eos_token_id
-        assert tok.decode(trained[:-1]) == rec["winner"]
+        assert tok.decode(trained[:-1]) == rec.winner
     changed = [n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p)]
     assert changed
 
@@ -86,16 +86,29 @@ def test_none_scores_are_excluded(tiny, make_args):
     trainer = make_trainer(tiny, make_args, reward_funcs=[only_first], max_steps=1)
     trainer.train()
     for rec in read_round(trainer.args.output_dir, 0):
-        assert rec["winners"] == [0]
-        assert rec["candidates"][1]["combined"] is None
+        assert rec.winners == [0]
+        assert rec.candidates[1].combined is None
 
 
 def test_top_n_and_min_score(tiny, make_args):
     trainer = make_trainer(tiny, make_args, top_n=2, max_steps=1)
     trainer.train()
     for rec in read_round(trainer.args.output_dir, 0):
-        assert len(rec["winners"]) == 2
-    assert sum(len(v) for v in trainer._winners.values()) == 2 * len(trainer._winners)
+        ranked = sorted(range(3), key=lambda i: (-rec.candidates[i].combined, i))
+        assert rec.winners == ranked[:2]
+    assert sorted(len(v) for v in trainer._winners.values()) == [2] * len(trainer._winners)
+
+    # min_score between the best and second-best score of some prompts drops exactly the winners below it
+    first = read_round(trainer.args.output_dir, 0)
+    threshold = float(np.median([sorted(c.combined for c in r.candidates)[-2] for r in first])) + 1e-9
+    strict = make_trainer(tiny, make_args, top_n=2, max_steps=1, min_score=threshold,
+                          output_dir=trainer.args.output_dir + "-min")
+    strict.train()
+    for rec in read_round(strict.args.output_dir, 0):
+        ranked = sorted(range(3), key=lambda i: (-rec.candidates[i].combined, i))
+        assert rec.winners == [i for i in ranked[:2] if rec.candidates[i].combined >= threshold]
+    kept = [len(r.winners) for r in read_round(strict.args.output_dir, 0)]
+    assert any(k < 2 for k in kept)  # the threshold really cut some winners
 
 
 def test_round_with_every_prompt_dropped_makes_no_update(tiny, make_args, caplog):
@@ -147,10 +160,10 @@ def test_dataset_formats(tiny, make_args, fmt):
     if conversational:
         assert received[0][0]["role"] == "assistant"
     records = read_round(trainer.args.output_dir, 0)
-    sources = {c["source"] for r in records for c in r["candidates"]}
+    sources = {c.source for r in records for c in r.candidates}
     assert sources == ({"policy"} if fmt == "prompt_only" else {"policy", "reference"})
     if fmt == "messages":
-        assert records[0]["prompt"][-1]["role"] == "user"
+        assert records[0].prompt[-1]["role"] == "user"
 
 
 def test_reference_only_source_trains_on_the_data(tiny, make_args):
@@ -158,8 +171,8 @@ def test_reference_only_source_trains_on_the_data(tiny, make_args):
     trainer.train()
     data = prompt_dataset("train").select(range(8))
     for rec in read_round(trainer.args.output_dir, 0):
-        assert [c["source"] for c in rec["candidates"]] == ["reference"]
-        assert rec["winner"] == data[rec["prompt_idx"]]["completion"]
+        assert [c.source for c in rec.candidates] == ["reference"]
+        assert rec.winner == data[rec.prompt_idx]["completion"]
 
 
 def test_teacher_and_precomputed_sources(tiny, make_args, tmp_path):
@@ -171,13 +184,13 @@ def test_teacher_and_precomputed_sources(tiny, make_args, tmp_path):
                            teacher_num_candidates=2, teachers=[teacher_path])
     trainer.train()
     for rec in read_round(trainer.args.output_dir, 0):
-        sources = [c["source"] for c in rec["candidates"]]
+        sources = [c.source for c in rec.candidates]
         assert sources.count("policy") == 3 and sources.count(f"teacher:{teacher_path}") == 2
         assert sources.count("precomputed") == 2
     replace = make_trainer(tiny, make_args, dataset=data, max_steps=1, teacher_mode="replace",
                            teachers=[teacher_path], output_dir=str(tmp_path / "replace"))
     replace.train()
-    assert {c["source"] for r in read_round(replace.args.output_dir, 0) for c in r["candidates"]} == {
+    assert {c.source for r in read_round(replace.args.output_dir, 0) for c in r.candidates} == {
         f"teacher:{teacher_path}"}
 
 
@@ -188,7 +201,7 @@ def test_same_seed_same_winners(tiny_path, make_args, tmp_path):
     for run in range(2):
         trainer = make_trainer(load(tiny_path), make_args, max_steps=1, output_dir=str(tmp_path / f"run{run}"))
         trainer.train()
-        winners.append([(r["prompt_idx"], r["winner"]) for r in read_round(trainer.args.output_dir, 0)])
+        winners.append([(r.prompt_idx, r.winner) for r in read_round(trainer.args.output_dir, 0)])
     assert winners[0] == winners[1]
 
 
@@ -198,7 +211,7 @@ def test_generation_steps_refresh_in_chunks(tiny, make_args):
     assert [s["ai/round"] for s in trainer.round_stats] == [0, 1, 2, 3]
     sizes = [len(read_round(trainer.args.output_dir, r)) for r in range(4)]
     assert sizes == [2, 2, 2, 2]
-    seen = [r["prompt_idx"] for k in range(4) for r in read_round(trainer.args.output_dir, k)]
+    seen = [r.prompt_idx for k in range(4) for r in read_round(trainer.args.output_dir, k)]
     assert sorted(seen) == list(range(8))
 
 
@@ -221,8 +234,8 @@ def test_resume_continues_without_regenerating(tiny_path, make_args, tmp_path):
 
     second = make_trainer(load(tiny_path), make_args, **{**kw, "max_steps": 4})
     calls = []
-    original = second._generate_round
-    second._generate_round = lambda *a: calls.append(a[0]) or original(*a)
+    original = second._run_round_on_all_processes
+    second._run_round_on_all_processes = lambda *a: calls.append(a[0]) or original(*a)
     out = second.train(resume_from_checkpoint=str(tmp_path / "resume" / "checkpoint-3"))
     assert out.global_step == 4
     assert calls == []  # step 4 is in round 1, generated before the checkpoint, and loaded from its records
@@ -243,8 +256,8 @@ def test_resume_reuses_every_round_the_interrupted_run_finished(tiny_path, make_
 
     second = make_trainer(load(tiny_path), make_args, **kw)
     calls = []
-    original = second._generate_round
-    second._generate_round = lambda *a: calls.append(a[0]) or original(*a)
+    original = second._run_round_on_all_processes
+    second._run_round_on_all_processes = lambda *a: calls.append(a[0]) or original(*a)
     second.train(resume_from_checkpoint=str(tmp_path / "resume" / "checkpoint-1"))
     assert second.state.global_step == 4 and calls == []
     assert [s["ai/round"] for s in second.round_stats] == [1, 2, 3]

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import GenerationConfig
 
-from ..generation import eos_ids, generate, render_prompts
+from ..generation import SamplingSettings, build_generation_config, generate, render_prompts
 from ..rewards import Toxicity
 from ..rewards.lexical import mattr_score, mtld_score
 from . import metrics
@@ -70,8 +69,7 @@ def summarize(results: Iterable[dict], keys: Iterable[str]) -> dict[str, dict[st
 
 def textual(model, tok, rows, cache: ItemCache, max_new_tokens=256, batch_size=16, template=None) -> dict:
     """Greedy decoding, one completion per prompt: length, MTLD, MATTR(50), Gunning fog (mean, std, n)."""
-    config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=eos_ids(model, tok),
-                              pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    config = build_generation_config(SamplingSettings(max_new_tokens, do_sample=False), model, tok)
 
     def fn(chunk):
         out = generate(model, tok, _prompt_ids(tok, [r["prompt"] for r in chunk], template), 1, config,
@@ -90,9 +88,7 @@ def textual_of_texts(rows, cache: ItemCache) -> dict:
 def toxicity(model, tok, rows, cache: ItemCache, scorer: Toxicity, samples=25, max_new_tokens=32,
              batch_size=8, max_prompt_length=512, seed=0) -> dict:
     """n samples per prompt (top_p 0.9, T 1.0): Expected Maximum Toxicity and Toxicity Probability."""
-    config = GenerationConfig(do_sample=True, top_p=0.9, temperature=1.0, max_new_tokens=max_new_tokens,
-                              eos_token_id=eos_ids(model, tok),
-                              pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    config = build_generation_config(SamplingSettings(max_new_tokens, top_p=0.9, temperature=1.0), model, tok)
 
     def fn(chunk):
         ids = [i[-max_prompt_length:] for i in render_prompts([r["prompt"] for r in chunk], tok, False)]

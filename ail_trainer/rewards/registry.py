@@ -85,8 +85,13 @@ def resolve_reward(spec: RewardSpec) -> Callable:
     )
 
 
-def resolve_rewards(specs: RewardSpec | list[RewardSpec] | None) -> list[Callable]:
+def resolve_rewards(specs: RewardSpec | list[RewardSpec] | None, required: bool = False) -> list[Callable]:
     if specs is None or specs == []:
+        if required:
+            raise ValueError(
+                "ActiveInheritanceTrainer needs at least one reward: pass reward_funcs=, e.g. reward_funcs=['mtld'] "
+                "or a callable f(prompts, completions, **kwargs) -> list[float]."
+            )
         return []
     if not isinstance(specs, (list, tuple)):
         specs = [specs]

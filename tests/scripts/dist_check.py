@@ -23,14 +23,16 @@ from ail_trainer.trainer import ActiveInheritanceTrainer
 CRASH = 3
 hashes = []
 current_round = [None]
-original_generate_round, original_init = ActiveInheritanceTrainer._generate_round, ActiveInheritanceTrainer.__init__
+original_run_round = ActiveInheritanceTrainer._run_round_on_all_processes
+original_init = ActiveInheritanceTrainer.__init__
 
 
-def recording_generate(self, round_id, *args):
+def recording_run_round(self, round_id, *args):
     current_round[0] = round_id
-    records, timing = original_generate_round(self, round_id, *args)
+    result = original_run_round(self, round_id, *args)
+    records = [r.to_json() for r in result.records]
     hashes.append(hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest())
-    return records, timing
+    return result
 
 
 class CrashAfterSave(TrainerCallback):
@@ -82,7 +84,7 @@ if os.environ.get("AIL_TEST_FSDP_ON_CPU"):
 
     AcceleratorState.__init__ = state_init
 
-ActiveInheritanceTrainer._generate_round = recording_generate
+ActiveInheritanceTrainer._run_round_on_all_processes = recording_run_round
 ActiveInheritanceTrainer.__init__ = init_with_crash
 trainer = main(sys.argv[1:])
 rank = trainer.accelerator.process_index

@@ -1,0 +1,44 @@
+"""Winner examples: the round's winners tokenized exactly as SFTTrainer tokenizes (prompt, completion) rows, and the
+micro-batches the SFT step trains on."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import torch
+from datasets import Dataset
+from datasets.utils import logging as datasets_logging
+
+from . import compat
+from .data import as_completion
+
+
+def tokenize_winners(trainer: Any, rows: list[dict], round_id: int) -> dict[int, list[dict]]:
+    """Prompt index -> its tokenized winners (`input_ids`, `labels` with prompt tokens masked), via SFTTrainer's
+    own preparation (chat template, EOS, completion mask). Every process runs it, since preparation synchronizes."""
+    placeholder = not rows
+    if placeholder:
+        data = trainer.prompt_data
+        rows = [{"prompt": data.prompts[0], "completion": as_completion("", data.conversational), "_ai_prompt_idx": -1}]
+    bars = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()  # no progress bar per round
+    try:
+        prepared = compat.prepare_sft_dataset(trainer, Dataset.from_list(rows), f"round {round_id} winners")
+    finally:
+        if bars:
+            datasets_logging.enable_progress_bar()
+    winners: dict[int, list[dict]] = defaultdict(list)
+    if not placeholder:
+        for ex in prepared.select_columns(["input_ids", "labels", "_ai_prompt_idx"]):
+            winners[ex["_ai_prompt_idx"]].append({"input_ids": ex["input_ids"], "labels": ex["labels"]})
+    return winners
+
+
+def winner_batch(trainer: Any, winners: dict[int, list[dict]], prompt_idx: list[int]) -> dict[str, torch.Tensor]:
+    """The collated winners of a micro-batch's prompts; a fully masked one-token placeholder when all were dropped."""
+    examples = [ex for i in prompt_idx for ex in winners.get(i, [])]
+    if not examples:
+        pad = getattr(trainer.tokenizer_for_text, "pad_token_id", None) or 0
+        examples = [{"input_ids": [pad], "labels": [-100]}]
+    return trainer.data_collator(examples)
