@@ -52,10 +52,11 @@ class ActiveInheritanceConfig(SFTConfig):
         default=8, metadata={"help": "Prompts per `generate` call on each process (each yields `num_candidates`)."}
     )
     generation_steps: int | None = field(
-        default=None,
+        default=16,
         metadata={
-            "help": "Regenerate candidates every N optimizer steps, in chunks of N steps' prompts. None (default) "
-            "regenerates once per epoch for all of that epoch's prompts."
+            "help": "Optimizer steps per round: candidates for the next N steps' prompts are generated together, "
+            "from the current policy. Every prompt is still regenerated once per epoch, and the first step waits "
+            "for one round, not a whole epoch, however large the dataset. None: one round per epoch."
         },
     )
     share_prefill: bool = field(

@@ -31,6 +31,11 @@ class PromptData:
         return Dataset.from_dict(data)
 
 
+def _column(dataset: Dataset, name: str) -> list:
+    """A whole column as a list, read in one batch (iterating a column formats row by row: ~70x slower)."""
+    return dataset.select_columns([name]).to_dict()[name]
+
+
 def _split_messages(messages: list[dict], row: int) -> tuple[list[dict], list[dict]]:
     last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
     if last is None:
@@ -61,10 +66,10 @@ def load_prompt_data(dataset: Any, candidates_column: str | None = None, include
         names = dataset.column_names
 
     if "prompt" in names:
-        prompts = list(dataset["prompt"])
-        references = list(dataset["completion"]) if "completion" in names else None
+        prompts = _column(dataset, "prompt")
+        references = _column(dataset, "completion") if "completion" in names else None
     elif "messages" in names:
-        split = [_split_messages(m, i) for i, m in enumerate(dataset["messages"])]
+        split = [_split_messages(m, i) for i, m in enumerate(_column(dataset, "messages"))]
         prompts = [p for p, _ in split]
         references = [r for _, r in split]
     else:
@@ -94,7 +99,7 @@ def load_prompt_data(dataset: Any, candidates_column: str | None = None, include
                 "the column that holds each row's list of candidate strings, or leave it unset."
             )
         precomputed = []
-        for i, cands in enumerate(dataset[candidates_column]):
+        for i, cands in enumerate(_column(dataset, candidates_column)):
             if cands is not None and not (isinstance(cands, (list, tuple)) and all(isinstance(c, str) for c in cands)):
                 raise ValueError(
                     f"Row {i} of candidates_column {candidates_column!r} is {cands!r}; it must be a list of strings "
@@ -107,7 +112,7 @@ def load_prompt_data(dataset: Any, candidates_column: str | None = None, include
             "ending in an assistant turn."
         )
     skip = set(RESERVED) | {candidates_column}
-    columns = {c: list(dataset[c]) for c in dataset.column_names if c not in skip}
+    columns = {c: _column(dataset, c) for c in dataset.column_names if c not in skip}
     return PromptData(prompts, references, precomputed, columns, conversational)
 
 

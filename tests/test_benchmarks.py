@@ -21,16 +21,49 @@ def test_scoring_benchmark_smoke(tmp_path):
     assert "lexicalrichness" in proc.stdout
 
 
-@pytest.mark.parametrize("script, key", [
-    ("bench_generation.py", "ratio_vs_raw_best"),
-    ("bench_round.py", "percent"),
-    ("bench_e2e.py", "diy_over_ours"),
-    ("bench_memory.py", "teacher_delta_mb"),
+def check_generation(r):
+    assert r["best_batch"] in {int(b) for b in r["raw_generate_tokens_per_s"]}
+    best = r["raw_generate_tokens_per_s"][str(r["best_batch"])]
+    assert best == max(r["raw_generate_tokens_per_s"].values()) > 0
+    assert r["ratio_vs_raw_best"] == pytest.approx(r["ai_trainer_tokens_per_s"] / best)
+    assert all(v["speedup"] == pytest.approx(v["repeated_s"] / v["shared_s"]) for v in r["prefill_sharing"].values())
+
+
+def check_round(r):
+    assert r["seconds"]["generation"] > 0 and r["seconds"]["forward + backward"] > 0
+    assert sum(r["percent"].values()) == pytest.approx(100.0)
+
+
+def check_e2e(r):
+    names = ["ActiveInheritanceTrainer", "DIY generate + score + SFTTrainer"]
+    assert all(r["best"][n] == min(r["seconds"][n]) > 0 for n in names)
+    assert r["diy_over_ours"] == pytest.approx(r["best"][names[1]] / r["best"][names[0]])
+
+
+def check_memory(r):
+    runs = r["runs"]
+    assert all(runs[m]["peak_rss_mb"] > runs[m]["model_mb"] > 0 for m in ("sft", "ai", "ai_teacher"))
+    assert r["teacher_delta_mb"] == pytest.approx(runs["ai_teacher"]["peak_rss_mb"] - runs["ai"]["peak_rss_mb"])
+
+
+def check_scale(r):
+    small, large = r["runs"]
+    assert large["prompts"] == 10 * small["prompts"]
+    assert small["round_prompts"] == large["round_prompts"] < small["prompts"]  # a round does not grow with the data
+    assert r["first_step_ratio"] == pytest.approx(large["first_step_s"] / small["first_step_s"])
+
+
+@pytest.mark.parametrize("script, check", [
+    ("bench_generation.py", check_generation),
+    ("bench_round.py", check_round),
+    ("bench_e2e.py", check_e2e),
+    ("bench_memory.py", check_memory),
+    ("bench_scale.py", check_scale),
 ])
-def test_benchmark_smoke(tmp_path, script, key):
+def test_benchmark_smoke(tmp_path, script, check):
     out = tmp_path / "result.json"
     proc = subprocess.run([sys.executable, f"benchmarks/{script}", "--smoke", "--output", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "AIL_BENCH_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert key in json.loads(out.read_text())
+    check(json.loads(out.read_text()))

@@ -263,3 +263,45 @@ def test_resume_reuses_every_round_the_interrupted_run_finished(tiny_path, make_
     assert [s["ai/round"] for s in second.round_stats] == [1, 2, 3]
     assert {r: round_path(kw["output_dir"], r).read_bytes() for r in range(4)} == saved
     assert {r: round_path(kw["output_dir"], r).stat().st_mtime_ns for r in range(4)} == mtimes
+
+
+def test_an_all_dropped_update_leaves_parameters_optimizer_and_schedule_untouched(tiny, make_args):
+    """Step 2's round drops every prompt (min_score): no parameter, optimizer state or LR schedule moves for it,
+    and step 3 trains with the learning rate step 2 would have used."""
+    import copy
+
+    from transformers import TrainerCallback
+
+    def drop_round_one(completions, trainer_state, **kwargs):
+        return [-1.0 if trainer_state.global_step == 1 else 1.0] * len(completions)
+
+    snaps = {}
+
+    class Snapshot(TrainerCallback):
+        def snap(self, key):
+            t = trainer
+            opt_state = copy.deepcopy(t.optimizer.state_dict()["state"])
+            snaps[key] = ({n: p.detach().clone() for n, p in t.model.named_parameters()}, opt_state,
+                          t.lr_scheduler.last_epoch, [g["lr"] for g in t.optimizer.param_groups])
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.snap(("begin", state.global_step))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.snap(("end", state.global_step))
+
+    trainer = make_trainer(tiny, make_args, reward_funcs=[drop_round_one], min_score=0.0, generation_steps=1,
+                           per_device_train_batch_size=2, max_steps=3, lr_scheduler_type="linear",
+                           dataset=prompt_dataset("train").select(range(6)))
+    trainer.add_callback(Snapshot())
+    trainer.train()
+    assert trainer.round_stats[1]["ai/dropped_fraction"] == 1.0
+    before, after = snaps[("begin", 1)], snaps[("end", 2)]
+    assert all(torch.equal(before[0][n], after[0][n]) for n in before[0])
+    assert before[1].keys() == after[1].keys() and all(
+        torch.equal(before[1][k][s], after[1][k][s]) for k in before[1] for s in before[1][k])
+    assert before[2] == after[2] == 1 and before[3] == after[3]  # the scheduler did not step
+    assert snaps[("begin", 2)][3] == snaps[("begin", 1)][3]  # step 3 uses step 2's learning rate
+    assert trainer.lr_scheduler.last_epoch == 2  # two real updates
+    changed = snaps[("end", 3)][0]
+    assert any(not torch.equal(changed[n], after[0][n]) for n in changed)  # step 3 did train

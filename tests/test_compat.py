@@ -1,0 +1,72 @@
+"""Each private upstream symbol in `ail_trainer/compat.py`, checked so that an upgrade changing it fails by name."""
+
+import inspect
+from collections import defaultdict
+from importlib.metadata import version
+from pathlib import Path
+
+import tomllib
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def params(func) -> list[str]:
+    return list(inspect.signature(func).parameters)
+
+
+def test_sft_trainer_prepare_dataset():
+    from trl import SFTTrainer
+
+    assert params(SFTTrainer._prepare_dataset) == [
+        "self", "dataset", "processing_class", "args", "packing", "formatting_func", "dataset_name"
+    ], "trl.SFTTrainer._prepare_dataset changed its signature; update ail_trainer.compat.prepare_sft_dataset"
+
+
+def test_trainer_get_num_items_in_batch():
+    from transformers import Trainer
+
+    assert params(Trainer._get_num_items_in_batch) == ["self", "batch_samples", "device"], (
+        "transformers.Trainer._get_num_items_in_batch changed; update ail_trainer.compat.num_items_in_batch"
+    )
+
+
+def test_sft_trainer_metrics_reach_the_log(tiny, tmp_path):
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from ail_trainer import compat
+
+    model, tok = tiny
+    trainer = SFTTrainer(model, SFTConfig(str(tmp_path), report_to=[], bf16=False, use_cpu=True),
+                         train_dataset=Dataset.from_dict({"text": ["hello there"]}), processing_class=tok)
+    assert isinstance(trainer._metrics["train"], defaultdict), "trl.SFTTrainer._metrics changed its structure"
+    trainer.model.train()  # SFTTrainer.log reads the training metrics in train mode
+    compat.record_train_metric(trainer, "ai/probe", 2.0)
+    compat.record_train_metric(trainer, "ai/probe", 4.0)
+    trainer.log({"loss": 1.0})
+    assert trainer.state.log_history[-1]["ai/probe"] == 3.0, "trl.SFTTrainer.log no longer averages _metrics"
+
+
+def test_trl_prepare_deepspeed():
+    from trl.models.utils import prepare_deepspeed
+
+    assert params(prepare_deepspeed) == ["model", "accelerator"], (
+        "trl.models.utils.prepare_deepspeed changed; update ail_trainer.compat.prepare_deepspeed"
+    )
+
+
+def test_transformers_unset_hf_deepspeed_config():
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    assert params(unset_hf_deepspeed_config) == [], "transformers' unset_hf_deepspeed_config changed"
+    unset_hf_deepspeed_config()
+
+
+def test_installed_versions_are_within_the_tested_range():
+    """pyproject allows only the tested minor versions of the libraries whose private API compat.py uses."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for req in map(Requirement, deps):
+        if req.name in ("transformers", "trl", "accelerate"):
+            assert req.specifier.contains(version(req.name)), f"{req.name} {version(req.name)} is not in {req}"
+            assert "<" in str(req.specifier), f"{req} has no upper bound"
