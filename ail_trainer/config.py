@@ -11,6 +11,7 @@ from trl import SFTConfig
 
 NORMALIZATIONS = ("none", "zscore", "rank")
 TEACHER_MODES = ("add", "replace")
+TRUNCATED_WINNERS = ("no_eos", "drop", "keep")
 
 
 def _bf16_supported() -> bool:
@@ -114,6 +115,16 @@ class ActiveInheritanceConfig(SFTConfig):
         default=None, metadata={"help": "Winners whose combined score is below this are dropped for the round."}
     )
 
+    truncated_winners: str = field(
+        default="no_eos",
+        metadata={
+            "help": "Winners that hit `max_completion_length` (no EOS): 'no_eos' trains them without the end-of-turn "
+            "token SFT would append, so the model is not taught to stop mid-sentence; 'drop': such a candidate "
+            "cannot win (the prompt trains on its best finished candidate, or is dropped); 'keep': train them with "
+            "the end-of-turn token, as plain SFT would."
+        },
+    )
+
     # Records and logging
     save_candidate_records: bool = field(
         default=True, metadata={"help": "Write every round's candidates, scores and winners under output_dir/rounds."}
@@ -154,6 +165,10 @@ class ActiveInheritanceConfig(SFTConfig):
             )
         if self.top_n < 1:
             raise ValueError(f"top_n must be >= 1, got {self.top_n}.")
+        if self.truncated_winners not in TRUNCATED_WINNERS:
+            raise ValueError(
+                f"truncated_winners must be one of {TRUNCATED_WINNERS}, got {self.truncated_winners!r}."
+            )
         if self.teacher_mode not in TEACHER_MODES:
             raise ValueError(f"teacher_mode must be one of {TEACHER_MODES}, got {self.teacher_mode!r}.")
         if self.reward_normalization not in NORMALIZATIONS:

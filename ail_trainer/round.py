@@ -112,13 +112,15 @@ def choose(cands: list[Candidate], scores: np.ndarray, selection: Selection) -> 
         c.scores = {n: (None if np.isnan(v) else float(v)) for n, v in zip(selection.reward_names, row)}
         c.combined = None if np.isnan(s) else float(s)
         c.feasible = bool(f)
-    return select(combined, feasible, selection.top_n, selection.min_score)
+    eligible = np.array([c.finished for c in cands], dtype=bool) if selection.finished_only else None
+    return select(combined, feasible, selection.top_n, selection.min_score, eligible)
 
 
 def winner_rows(records: Sequence[RoundRecord], prompt_idx: set[int], conversational: bool) -> list[dict]:
     """SFT rows (prompt, completion) for the winners of the given prompts, tagged with their prompt index."""
     return [
-        {"prompt": rec.prompt, "completion": as_completion(c.text, conversational), "_ai_prompt_idx": rec.prompt_idx}
+        {"prompt": rec.prompt, "completion": as_completion(c.text, conversational), "_ai_prompt_idx": rec.prompt_idx,
+         "_ai_text": c.text, "_ai_truncated": not c.finished}
         for rec in records if rec.prompt_idx in prompt_idx for c in rec.winning()
     ]
 
@@ -140,6 +142,7 @@ def round_stats(round_id: int, records: Sequence[RoundRecord], reward_names: lis
             stats[f"ai/{name}/selection_gain"] = float(np.mean(best) - np.mean(all_scores))
     stats["ai/dropped_fraction"] = float(np.mean([rec.dropped for rec in records]))
     stats["ai/winner_tokens_mean"] = float(np.mean([c.num_tokens for c in won])) if won else 0.0
+    stats["ai/truncated_winners_fraction"] = float(np.mean([not c.finished for c in won])) if won else 0.0
     stats["ai/candidates_per_prompt"] = len(every) / max(len(records), 1)
     if result is not None:
         stats["ai/generation_seconds"] = result.generation_s

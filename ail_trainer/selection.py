@@ -19,6 +19,7 @@ class Selection:
     constraints: dict[int, float] = field(default_factory=dict)  # reward index -> minimum raw value
     top_n: int = 1
     min_score: float | None = None
+    finished_only: bool = False  # candidates cut at max_completion_length cannot win
 
     @classmethod
     def from_config(cls, names: list[str], args: Any) -> Selection:
@@ -44,7 +45,8 @@ class Selection:
                 "Add the reward to reward_funcs (with weight 0 to use it only as a constraint)."
             )
         constraints = {unique.index(k): float(v) for k, v in (args.reward_constraints or {}).items()}
-        return cls(unique, weights, args.reward_normalization, constraints, args.top_n, args.min_score)
+        return cls(unique, weights, args.reward_normalization, constraints, args.top_n, args.min_score,
+                   finished_only=getattr(args, "truncated_winners", "no_eos") == "drop")
 
 
 def normalize(scores: np.ndarray, method: str) -> np.ndarray:
@@ -79,12 +81,14 @@ def combine(scores: np.ndarray, weights: np.ndarray, method: str = "none") -> np
     return normalize(scores, method) @ weights
 
 
-def select(combined: np.ndarray, feasible: np.ndarray, top_n: int = 1, min_score: float | None = None) -> list[int]:
+def select(combined: np.ndarray, feasible: np.ndarray, top_n: int = 1, min_score: float | None = None,
+           eligible: np.ndarray | None = None) -> list[int]:
     """Indices of the winners: feasible candidates first, then highest combined score, then lowest index.
 
-    Unscored candidates (NaN) never win; winners below `min_score` are dropped.
+    Unscored candidates (NaN) and candidates not `eligible` never win; winners below `min_score` are dropped.
     """
-    candidates = [i for i in range(len(combined)) if not np.isnan(combined[i])]
+    candidates = [i for i in range(len(combined))
+                  if not np.isnan(combined[i]) and (eligible is None or eligible[i])]
     candidates.sort(key=lambda i: (not feasible[i], -combined[i], i))
     winners = candidates[:top_n]
     if min_score is not None:

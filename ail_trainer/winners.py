@@ -20,7 +20,8 @@ def tokenize_winners(trainer: Any, rows: list[dict], round_id: int) -> dict[int,
     placeholder = not rows
     if placeholder:
         data = trainer.prompt_data
-        rows = [{"prompt": data.prompts[0], "completion": as_completion("", data.conversational), "_ai_prompt_idx": -1}]
+        rows = [{"prompt": data.prompts[0], "completion": as_completion("", data.conversational), "_ai_prompt_idx": -1,
+                 "_ai_text": "", "_ai_truncated": False}]
     bars = datasets_logging.is_progress_bar_enabled()
     datasets_logging.disable_progress_bar()  # no progress bar per round
     try:
@@ -30,9 +31,34 @@ def tokenize_winners(trainer: Any, rows: list[dict], round_id: int) -> dict[int,
             datasets_logging.enable_progress_bar()
     winners: dict[int, list[dict]] = defaultdict(list)
     if not placeholder:
-        for ex in prepared.select_columns(["input_ids", "labels", "_ai_prompt_idx"]):
-            winners[ex["_ai_prompt_idx"]].append({"input_ids": ex["input_ids"], "labels": ex["labels"]})
+        no_eos = trainer.args.truncated_winners == "no_eos"
+        tokenizer = trainer.tokenizer_for_text
+        for ex in prepared.select_columns(["input_ids", "labels", "_ai_prompt_idx", "_ai_text", "_ai_truncated"]):
+            labels = ex["labels"]
+            if no_eos and ex["_ai_truncated"]:
+                labels = mask_end_of_turn(labels, ex["_ai_text"], tokenizer)
+            winners[ex["_ai_prompt_idx"]].append({"input_ids": ex["input_ids"], "labels": labels})
     return winners
+
+
+def mask_end_of_turn(labels: list[int], text: str, tokenizer: Any) -> list[int]:
+    """Mask what SFT preparation appended after a cut-off completion's `text` (EOS, or the chat template's
+    end-of-turn tokens), so training does not teach the model to stop mid-sentence."""
+    trained = [i for i, label in enumerate(labels) if label != -100]
+    if not trained:
+        return labels
+    tokens = [labels[i] for i in trained]
+    target = text.strip()
+    end = len(tokens)
+    # the shortest prefix of the trained tokens that still decodes to the completion's text
+    while end > 0 and tokenizer.decode(tokens[: end - 1], skip_special_tokens=True).strip() == target:
+        end -= 1
+    if tokenizer.decode(tokens[:end], skip_special_tokens=True).strip() != target:
+        end = len(tokens) - (tokens[-1] == tokenizer.eos_token_id)  # could not align: drop a final EOS only
+    out = list(labels)
+    for i in trained[end:]:
+        out[i] = -100
+    return out
 
 
 def winner_batch(trainer: Any, winners: dict[int, list[dict]], prompt_idx: list[int]) -> dict[str, torch.Tensor]:

@@ -34,6 +34,13 @@ def test_one_round_on_smollm2_trains_saves_and_reloads(tmp_path, monkeypatch):
     for rec in records:  # the longer candidate (in policy tokens) won
         assert rec.winning()[0].num_tokens == max(c.num_tokens for c in rec.candidates)
     assert any(not torch.equal(before[n], p) for n, p in trainer.model.named_parameters())
+    end_of_turn = tok.convert_tokens_to_ids("<|im_end|>")
+    by_idx = {r.prompt_idx: r for r in records}
+    for idx, (ex,) in trainer._winners.items():  # cut-off winners are trained without the chat's end of turn
+        winner = by_idx[idx].winning()[0]
+        trained = [t for t, label in zip(ex["input_ids"], ex["labels"]) if label != -100]
+        assert (end_of_turn in trained) == winner.finished
+        assert tok.decode(trained, skip_special_tokens=True).strip() == winner.text.strip()
 
     trainer.save_model(args.output_dir)
     reloaded = AutoModelForCausalLM.from_pretrained(args.output_dir)

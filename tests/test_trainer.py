@@ -305,3 +305,30 @@ def test_an_all_dropped_update_leaves_parameters_optimizer_and_schedule_untouche
     assert trainer.lr_scheduler.last_epoch == 2  # two real updates
     changed = snaps[("end", 3)][0]
     assert any(not torch.equal(changed[n], after[0][n]) for n in changed)  # step 3 did train
+
+
+@pytest.mark.parametrize("mode", ["no_eos", "keep", "drop"])
+def test_truncated_winners(tiny, make_args, mode):
+    """Winners cut at max_completion_length: trained without the appended EOS (default), with it, or never chosen."""
+    trainer = make_trainer(tiny, make_args, max_completion_length=4, max_steps=1, truncated_winners=mode,
+                           reward_funcs=[count_e, "length"], reward_weights=[0.0, 1.0])  # longest wins
+    trainer.train()
+    tok = trainer.processing_class
+    records = {r.prompt_idx: r for r in read_round(trainer.args.output_dir, 0)}
+    truncated = [r.winning()[0].finished is False for r in records.values() if r.winners]
+    stats = trainer.round_stats[0]
+    assert stats["ai/truncated_winners_fraction"] == pytest.approx(np.mean(truncated) if truncated else 0.0)
+    if mode == "drop":
+        assert not any(truncated)
+        for rec in records.values():  # dropped only when no candidate finished
+            assert bool(rec.winners) == any(c.finished for c in rec.candidates)
+        return
+    assert any(truncated)  # the setting really produces cut-off winners
+    for idx, (ex,) in trainer._winners.items():
+        winner = records[idx].winning()[0]
+        trained = [t for t, label in zip(ex["input_ids"], ex["labels"]) if label != -100]
+        if winner.finished or mode == "keep":
+            assert trained[-1] == tok.eos_token_id
+        else:
+            assert tok.eos_token_id not in trained
+            assert tok.decode(trained, skip_special_tokens=True).strip() == winner.text.strip()
