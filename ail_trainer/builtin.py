@@ -11,6 +11,7 @@ from .cache import cache_dir, materialize
 
 BUILTIN_MODEL = "builtin:tiny-chat"
 BUILTIN_DATASET = "builtin:prompts"
+BUILTIN_INSTRUCTIONS = "builtin:instructions"
 SMOLLM2 = "builtin:smollm2-135m-instruct"
 SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 TINY_CHAT = Path(__file__).parent / "resources" / "tiny-chat"

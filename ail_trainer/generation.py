@@ -74,7 +74,7 @@ def _generate_shared_prefill(model: Any, input_ids: torch.Tensor, attention: tor
     cache.batch_repeat_interleave(num_return)
     return model.generate(
         input_ids=input_ids.repeat_interleave(num_return, 0), attention_mask=attention.repeat_interleave(num_return, 0),
-        past_key_values=cache, generation_config=generation_config, use_cache=True, synced_gpus=synced_gpus,
+        past_key_values=cache, generation_config=generation_config, synced_gpus=synced_gpus,
     )
 
 
@@ -111,8 +111,7 @@ def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[li
             else:
                 out = model.generate(
                     input_ids=input_ids.to(device), attention_mask=attention.to(device),
-                    generation_config=generation_config, num_return_sequences=num_return, use_cache=True,
-                    synced_gpus=synced_gpus,
+                    generation_config=generation_config, num_return_sequences=num_return, synced_gpus=synced_gpus,
                 )
             completions = out[:, width:].tolist()
             for row, i in enumerate(idx):

@@ -1,4 +1,9 @@
-"""The built-in prompt set: short instructions written for this project, split by topic into train and test."""
+"""Built-in prompt sets written for this project, split by topic into train and test.
+
+- `builtin:prompts`: short instructions with short reference answers, sized for the toy model;
+- `builtin:instructions`: 490 varied instructions (explanations, advice, stories, letters, how-tos, comparisons,
+  opinions) for real models, prompt-only.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 from pathlib import Path
 
 PROMPTS_FILE = Path(__file__).parent / "resources" / "prompts.jsonl"
+INSTRUCTIONS_FILE = Path(__file__).parent / "resources" / "instructions.jsonl"
 
 
 def load_prompts(split: str = "train") -> list[dict]:
@@ -23,3 +29,17 @@ def prompt_dataset(split: str = "train", with_completion: bool = True):
     if not with_completion:
         rows = [{k: v for k, v in r.items() if k != "completion"} for r in rows]
     return Dataset.from_list(rows)
+
+
+def load_instructions(split: str = "train") -> list[dict]:
+    """Rows with `prompt`, `topic` and `kind`; test topics never appear in train."""
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}.")
+    rows = [json.loads(line) for line in INSTRUCTIONS_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [{k: v for k, v in r.items() if k != "split"} for r in rows if split == "all" or r["split"] == split]
+
+
+def instruction_dataset(split: str = "train"):
+    from datasets import Dataset
+
+    return Dataset.from_list(load_instructions(split))

@@ -18,8 +18,11 @@ from .rewards.base import call_reward
 
 
 def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
-                     seed: int = 1234) -> dict[str, float]:
-    """Sample held-out completions (the run's sampling settings) from a saved model and score every reward."""
+                     seed: int = 1234) -> tuple[dict[str, float], list[str]]:
+    """Sample held-out completions (the run's sampling settings) from a saved model and score every reward.
+
+    Returns the mean of each metric (`capped`: the share of samples cut at `max_completion_length`) and the first
+    sample of each prompt."""
     unset_hf_deepspeed_config()  # a plain, unsharded copy for measuring
     args = trainer.args
     data = load_prompt_data(dataset.select(range(min(max_prompts, len(dataset)))))
@@ -33,25 +36,34 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
     prompts = [p for p, s in zip(data.prompts, out) for _ in s]
     texts = [g.text for s in out for g in s]
     completions = [as_completion(t, data.conversational) for t in texts]
-    result = {"tokens": float(np.mean([len(g.ids) for s in out for g in s]))}
+    result = {"tokens": float(np.mean([len(g.ids) for s in out for g in s])),
+              "capped": float(np.mean([not g.finished for s in out for g in s]))}
     columns = {k: [v[i] for i, s in enumerate(out) for _ in s] for k, v in data.columns.items()}
     for name, func in zip(trainer.reward_names, trainer.reward_funcs):
         values = call_reward(func, name, len(texts), prompts=prompts, completions=completions,
                              completion_ids=[g.ids for s in out for g in s], **columns)
         result[name] = float(np.mean([v for v in values if v is not None]))
-    return result
+    return result, [s[0].text for s in out]
 
 
-def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompts: int, samples: int) -> dict:
-    before = sample_and_score(base, dataset, trainer, max_prompts, samples)
-    after = sample_and_score(trained, dataset, trainer, max_prompts, samples)
+def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
+                 num_examples: int = 2, example_chars: int = 300) -> dict:
+    """Held-out metrics of the base and the trained model, same prompts and seed, and a few answers side by side."""
+    before, before_texts = sample_and_score(base, dataset, trainer, max_prompts, samples)
+    after, after_texts = sample_and_score(trained, dataset, trainer, max_prompts, samples)
     rows = [f"{'metric (held-out samples)':<28}{'before':>12}{'after':>12}{'change':>10}"]
     for key in before:
         change = (after[key] - before[key]) / abs(before[key]) * 100 if before[key] else float("nan")
         rows.append(f"{key:<28}{before[key]:>12.4g}{after[key]:>12.4g}{change:>+9.1f}%")
     n = min(max_prompts, len(dataset))
     table = f"Held-out prompts: {n}, {samples} samples each\n" + "\n".join(rows)
-    return {"before": before, "after": after, "held_out_prompts": n, "table": table}
+    prompts = load_prompt_data(dataset.select(range(min(num_examples, n)))).prompts
+    examples = [{"prompt": p if isinstance(p, str) else p[-1]["content"], "before": b, "after": a}
+                for p, b, a in zip(prompts, before_texts, after_texts)]
+    clip = lambda text: " ".join(text.split())[:example_chars] + ("…" if len(text) > example_chars else "")
+    for ex in examples:
+        table += f"\n\nPrompt: {ex['prompt']}\n  before: {clip(ex['before'])}\n  after:  {clip(ex['after'])}"
+    return {"before": before, "after": after, "held_out_prompts": n, "examples": examples, "table": table}
 
 
 def write_card(trainer: Any, output_dir: str, base_model: str, report: dict | None) -> None:

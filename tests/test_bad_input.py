@@ -20,7 +20,7 @@ from ail_trainer.prompts import prompt_dataset
 from ail_trainer.scripts.train import main
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = str(ROOT / "recipes" / "offline" / "lexical_diversity.yaml")
+RECIPE = str(ROOT / "recipes" / "offline" / "tiny.yaml")
 FAST = ["--max_steps", "1", "--num_candidates", "2", "--max_completion_length", "8", "--eval_max_prompts", "4"]
 
 

@@ -38,7 +38,7 @@ def test_local_jsonl_dataset_and_cli_reward_options(tmp_path):
     data = tmp_path / "prompts.jsonl"
     data.write_text("\n".join(json.dumps({"prompt": f"Tell me about item {i}.", "completion": " It is fine."})
                               for i in range(8)))
-    trainer = main(["--config", str(ROOT / "recipes" / "offline" / "lexical_diversity.yaml"), "--dataset_name",
+    trainer = main(["--config", str(ROOT / "recipes" / "offline" / "tiny.yaml"), "--dataset_name",
                     str(data), "--reward_funcs", "length:unit=words", "mtld", "--output_dir", str(tmp_path / "o"),
                     "--eval_split", "none", *FAST])
     assert trainer.reward_names == ["length", "mtld"] and trainer.reward_funcs[0].unit == "words"
@@ -49,13 +49,17 @@ def test_main_job_command_runs_as_documented(tmp_path):
     import subprocess
 
     proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", str(ROOT / "recipes" / "train.py")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "metric (held-out samples)" in proc.stdout and "mtld" in proc.stdout
+    assert proc.stdout.count("Prompt: ") == 2 and "  before: " in proc.stdout and "  after:  " in proc.stdout
     out = tmp_path / "outputs" / "offline-lexical-diversity"
-    assert (out / "model.safetensors").exists() and list((out / "rounds").glob("round-*.jsonl"))
+    assert (out / "model.safetensors").exists() and len(list((out / "rounds").glob("round-*.jsonl"))) == 2
     summary = json.loads((out / "active_inheritance.json").read_text())
-    assert summary["held_out"]["after"]["mtld"] > summary["held_out"]["before"]["mtld"]
+    assert summary["base_model"].endswith("smollm2-135m-instruct-fp32")
+    held_out = summary["held_out"]
+    assert held_out["held_out_prompts"] == 32 and {"mtld", "tokens", "capped"} <= set(held_out["before"])
+    assert all(r["ai/mtld/selection_gain"] > 0 for r in summary["rounds"])  # selection picked more diverse answers
 
 
 def test_recipe_scripts_do_not_shadow_the_standard_library():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "profiling"
 BUILTIN = {
-    "builtin:instructions": None,  # the trainer's built-in prompts (test split)
+    "builtin:instructions": None,  # the built-in instructions' held-out split
     "builtin:toxicity": RESOURCES / "toxicity_prompts.jsonl",
     "builtin:calibration": RESOURCES / "calibration_items.jsonl",
     "builtin:bbq": RESOURCES / "bbq_items.jsonl",
@@ -24,9 +24,9 @@ SCHEMAS = {
 def load_rows(source: str, kind: str, split: str = "test", limit: int | None = None) -> list[dict]:
     """Rows of `source` (a shipped set, a local .json/.jsonl file, or a hub dataset name) checked against `kind`."""
     if source == "builtin:instructions":
-        from ..prompts import load_prompts
+        from ..prompts import load_instructions
 
-        rows = [{"prompt": r["prompt"]} for r in load_prompts("test")]
+        rows = [{"prompt": r["prompt"]} for r in load_instructions("test")]
     elif source in BUILTIN:
         rows = _read(BUILTIN[source])
     elif Path(source).exists():

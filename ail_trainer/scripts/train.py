@@ -21,7 +21,7 @@ from transformers.utils import logging
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config
 
 from ail_trainer import ActiveInheritanceConfig, ActiveInheritanceTrainer
-from ail_trainer.builtin import BUILTIN_DATASET, BUILTIN_MODEL, builtin_model_path, is_builtin
+from ail_trainer.builtin import BUILTIN_DATASET, BUILTIN_INSTRUCTIONS, BUILTIN_MODEL, builtin_model_path, is_builtin
 from ail_trainer.checks import check_model_source
 from ail_trainer.report import before_after, write_card
 
@@ -34,7 +34,8 @@ DEFAULT_CONFIG = RECIPES / "offline" / "lexical_diversity.yaml"
 class ActiveInheritanceScriptArguments(ScriptArguments):
     dataset_name: str | None = field(
         default=BUILTIN_DATASET,
-        metadata={"help": "Hub dataset name, a local JSON/JSONL/Parquet/Arrow file or folder, or 'builtin:prompts'."},
+        metadata={"help": "Hub dataset name, a local JSON/JSONL/Parquet/Arrow file or folder, 'builtin:prompts' "
+                          "(short, for the toy model) or 'builtin:instructions' (490 varied instructions)."},
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: ["mtld"],
@@ -43,6 +44,9 @@ class ActiveInheritanceScriptArguments(ScriptArguments):
     )
     teachers: list[str] | None = field(
         default=None, metadata={"help": "Teacher models (hub ids or local paths) that also generate candidates."}
+    )
+    train_max_prompts: int | None = field(
+        default=None, metadata={"help": "Train on at most this many prompts, a sample drawn with the run's seed."}
     )
     eval_split: str | None = field(
         default="test", metadata={"help": "Held-out split scored before and after training (None to skip)."}
@@ -77,10 +81,11 @@ def resolve_model(name: str) -> str:
 def load_data(args: ActiveInheritanceScriptArguments, split: str):
     """A split of a hub dataset, a local data file or folder, or the built-in prompts."""
     name = args.dataset_name
-    if name == BUILTIN_DATASET:
-        from ail_trainer.prompts import prompt_dataset
+    if name in (BUILTIN_DATASET, BUILTIN_INSTRUCTIONS):
+        from ail_trainer.prompts import instruction_dataset, prompt_dataset
 
-        return prompt_dataset("train" if split == args.dataset_train_split else split)
+        split = "train" if split == args.dataset_train_split else split
+        return prompt_dataset(split) if name == BUILTIN_DATASET else instruction_dataset(split)
     path = Path(os.path.expanduser(name))
     if path.exists():
         if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "state.json").exists()):
@@ -117,6 +122,8 @@ def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
         **{k: v for k, v in init_kwargs.items() if v is not None}, **(training_args.model_init_kwargs or {})
     }
     train = load_data(script_args, script_args.dataset_train_split)
+    if script_args.train_max_prompts is not None and script_args.train_max_prompts < len(train):
+        train = train.shuffle(seed=training_args.seed).select(range(script_args.train_max_prompts))
     held_out = None
     if script_args.eval_split:
         try:
