@@ -69,7 +69,20 @@ def smollm2_path() -> str:
     spec = {"gguf": gguf.name, "bytes": gguf.stat().st_size, "format": 1}
     target = cache_dir() / "smollm2-135m-instruct-fp32"
     message = f"Converting {gguf.name} to an fp32 model folder at {target}, once (about 30 s and 520 MB)."
-    return str(materialize(target, lambda tmp: convert_gguf(gguf, tmp), message=message, spec=spec))
+    return str(materialize(target, lambda tmp: convert_in_fresh_process(gguf, tmp), message=message, spec=spec))
+
+
+def convert_in_fresh_process(gguf: Path, out: Path) -> None:
+    """Run `convert_gguf` in a new interpreter. Inside a launch, the process that wins the build lock may be any rank,
+    and `save_pretrained` silently writes no weights on a torch.distributed rank other than 0."""
+    import subprocess
+    import sys
+
+    code = "import sys; from pathlib import Path; from ail_trainer.builtin import convert_gguf; " \
+           "convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]))"
+    proc = subprocess.run([sys.executable, "-c", code, str(gguf), str(out)])
+    if proc.returncode != 0 or not (out / "config.json").is_file() or not (out / "model.safetensors").is_file():
+        raise RuntimeError(f"Converting {gguf} failed (exit code {proc.returncode}); its error is printed above.")
 
 
 def convert_gguf(gguf: Path, out: Path) -> None:

@@ -4,6 +4,7 @@ Fault injection, by environment variable (every rank that reaches the point dies
 - AIL_TEST_CRASH_AFTER_SAVE=N: right after checkpoint-N is saved;
 - AIL_TEST_CRASH_IN_ROUND=R: in the middle of round R's generation, before any record of it is written;
 - AIL_TEST_CRASH_AFTER_RECORDS=R: right after round R's records are written, before its first step.
+AIL_TEST_RANK1_BUILDS=1 makes rank 1, not rank 0, build a first-use model.
 AIL_TEST_FSDP_ON_CPU=1 lifts Accelerate's one device gate on FSDP (it enables FSDP only on accelerators), so the
 trainer's FSDP2 path runs on CPU processes over gloo.
 """
@@ -83,6 +84,19 @@ if os.environ.get("AIL_TEST_FSDP_ON_CPU"):
             self.fsdp_plugin = fsdp_plugin
 
     AcceleratorState.__init__ = state_init
+
+if os.environ.get("AIL_TEST_RANK1_BUILDS") and os.environ.get("RANK") == "0":
+    import time
+
+    import ail_trainer.builtin as builtin
+
+    original_smollm2_path = builtin.smollm2_path
+
+    def late_smollm2_path():
+        time.sleep(8)  # rank 1 takes the build lock first
+        return original_smollm2_path()
+
+    builtin.smollm2_path = late_smollm2_path
 
 ActiveInheritanceTrainer._run_round_on_all_processes = recording_run_round
 ActiveInheritanceTrainer.__init__ = init_with_crash
