@@ -14,8 +14,16 @@ def prepare_sft_dataset(trainer: Any, dataset: Dataset, name: str) -> Dataset:
 
     Private: `trl.SFTTrainer._prepare_dataset`. Used so winners are tokenized exactly as SFTTrainer would.
     """
-    return trainer._prepare_dataset(dataset, processing_class=trainer.processing_class, args=trainer.args,
-                                    packing=False, formatting_func=None, dataset_name=name)
+    import datasets
+
+    shown = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # a bar per round's winners is noise; the round logs its own summary line
+    try:
+        return trainer._prepare_dataset(dataset, processing_class=trainer.processing_class, args=trainer.args,
+                                        packing=False, formatting_func=None, dataset_name=name)
+    finally:
+        if shown:
+            datasets.enable_progress_bars()
 
 
 def num_items_in_batch(trainer: Any, batches: list[dict], device: torch.device) -> torch.Tensor | int | None:

@@ -2,7 +2,8 @@
 
 - `builtin:prompts`: short instructions with short reference answers, sized for the toy model;
 - `builtin:instructions`: 490 varied instructions (explanations, advice, stories, letters, how-tos, comparisons,
-  opinions) for real models, prompt-only.
+  opinions) for real models, prompt-only and conversational: a system turn asks for a few sentences, since small
+  instruct models otherwise answer at great length.
 """
 
 from __future__ import annotations
@@ -39,7 +40,16 @@ def load_instructions(split: str = "train") -> list[dict]:
     return [{k: v for k, v in r.items() if k != "split"} for r in rows if split == "all" or r["split"] == split]
 
 
+SYSTEM_PROMPT = "Answer in a few sentences."
+
+
+def as_chat(instruction: str, system: str | None = SYSTEM_PROMPT) -> list[dict]:
+    """An instruction as a conversational prompt (a short system turn asking for brief answers, then the user)."""
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": instruction}]
+
+
 def instruction_dataset(split: str = "train"):
+    """Conversational prompts (rendered with the model's chat template), with `topic` and `kind` columns."""
     from datasets import Dataset
 
-    return Dataset.from_list(load_instructions(split))
+    return Dataset.from_list([{**r, "prompt": as_chat(r["prompt"])} for r in load_instructions(split)])

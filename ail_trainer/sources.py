@@ -6,6 +6,7 @@ A source returns, for each prompt, a list of `Candidate`s whose `ids` are in the
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -126,9 +127,31 @@ def build_sources(trainer: Any) -> list[CandidateSource]:
 def policy_for_generation(trainer: Any):
     """The policy, unwrapped from DDP / ZeRO (weights gathered unless `ds3_gather_for_generation=False`) / FSDP."""
     gather = trainer.args.ds3_gather_for_generation
-    with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator, gather_deepspeed3_params=gather) as m:
-        with trainer.accelerator.autocast():
-            yield m
+    with activation_checkpointing_off(trainer.accelerator.unwrap_model(trainer.model_wrapped), trainer.args):
+        with warnings.catch_warnings():
+            # TRL's helper reads the deprecated `is_gradient_checkpointing` (already False here) on every call
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+            with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
+                                             gather_deepspeed3_params=gather) as m:
+                with trainer.accelerator.autocast():
+                    yield m
+
+
+@contextmanager
+def activation_checkpointing_off(model: Any, args: Any):
+    """Activation checkpointing off while generating, then back on with the run's own settings (`every_n_layers`,
+    `offload` and the checkpoint kwargs of `activation_checkpointing_kwargs`), through the current API."""
+    was_on = bool(getattr(model, "is_activation_checkpointing", False))
+    if was_on:
+        model.activation_checkpointing_disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            kwargs = dict(getattr(args, "activation_checkpointing_kwargs", None) or {})
+            every_n_layers, offload = kwargs.pop("every_n_layers", 1), kwargs.pop("offload", False)
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs or None,
+                                                  every_n_layers=every_n_layers, offload=offload)
 
 
 @contextmanager

@@ -333,3 +333,26 @@ def test_truncated_winners(tiny, make_args, mode):
         else:
             assert tok.eos_token_id not in trained
             assert tok.decode(trained, skip_special_tokens=True).strip() == winner.text.strip()
+
+
+def test_rounds_keep_activation_checkpointing_settings_and_log_quietly(tiny, make_args, capsys):
+    import warnings
+
+    ckpt = {"use_reentrant": False, "every_n_layers": 2}
+    trainer = make_trainer(tiny, make_args, generation_steps=1, max_steps=3, activation_checkpointing=True,
+                           activation_checkpointing_kwargs=ckpt)
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    calls = []
+    enable = model.activation_checkpointing_enable
+    model.activation_checkpointing_enable = lambda **kw: calls.append(kw) or enable(**kw)
+    capsys.readouterr()  # SFTTrainer's own preparation at init shows its bars once
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train()
+    assert len(trainer.round_stats) == 3
+    assert model.is_activation_checkpointing
+    # re-enabled after every round's generation with the run's own settings, not TRL's defaults
+    expected = {"activation_checkpointing_kwargs": {"use_reentrant": False}, "every_n_layers": 2, "offload": False}
+    assert len(calls) >= 3 and all(c == expected for c in calls), calls
+    assert not [str(w.message) for w in caught if "checkpointing" in str(w.message)]
+    assert "Tokenizing" not in capsys.readouterr().err  # no datasets progress bar per round's winners

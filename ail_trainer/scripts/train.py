@@ -26,8 +26,9 @@ from ail_trainer.checks import check_model_source
 from ail_trainer.report import before_after, write_card
 
 logger = logging.get_logger(__name__)
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
-DEFAULT_CONFIG = RECIPES / "offline" / "lexical_diversity.yaml"
+# The offline recipes ship inside the package (a wheel has no `recipes/` folder); `recipes/offline` links here.
+PACKAGED_RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "offline"
+DEFAULT_CONFIG = PACKAGED_RECIPES / "lexical_diversity.yaml"
 
 
 @dataclass
@@ -58,10 +59,20 @@ class ActiveInheritanceScriptArguments(ScriptArguments):
 PARSER_TYPES = (ActiveInheritanceScriptArguments, ActiveInheritanceConfig, ModelConfig)
 
 
+def resolve_config(path: str) -> str:
+    """A config path, or the name of a packaged offline recipe (`tiny`, `offline/tiny.yaml`) if no such file exists."""
+    if os.path.exists(path):
+        return path
+    packaged = PACKAGED_RECIPES / (Path(path).stem + ".yaml")
+    if packaged.exists():
+        return str(packaged)
+    names = ", ".join(sorted(p.stem for p in PACKAGED_RECIPES.glob("*.yaml")))
+    raise FileNotFoundError(f"Config file {path!r} does not exist. Check the path given to --config, or name one of "
+                            f"the packaged offline recipes: {names}.")
+
+
 def check_config_keys(path: str) -> None:
     """Fail on a YAML key no dataclass knows, naming the nearest valid key."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Config file {path!r} does not exist. Check the path given to --config.")
     with open(path) as f:
         config = yaml.safe_load(f) or {}
     valid = {f.name for t in PARSER_TYPES for f in fields(t)} | {"env"}
@@ -108,7 +119,9 @@ def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
     if not argv:
         argv = ["--config", str(DEFAULT_CONFIG)]
     if "--config" in argv:
-        check_config_keys(argv[argv.index("--config") + 1])
+        i = argv.index("--config") + 1
+        argv[i] = resolve_config(argv[i])
+        check_config_keys(argv[i])
     parser = TrlParser(PARSER_TYPES)
     script_args, training_args, model_args = parser.parse_args_and_config(argv)
 
