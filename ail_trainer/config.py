@@ -85,7 +85,9 @@ class ActiveInheritanceConfig(SFTConfig):
         default=None, metadata={"help": "Candidates per prompt from each teacher; defaults to `num_candidates`."}
     )
     offload_teachers: bool = field(
-        default=True, metadata={"help": "Keep teachers on the CPU between rounds, on the accelerator only to generate."}
+        default=True,
+        metadata={"help": "Keep teachers and reward models on the CPU between rounds, on the accelerator only to "
+                          "generate or score."},
     )
     candidates_column: str | None = field(
         default=None, metadata={"help": "Dataset column of precomputed candidates (a list of strings per row)."}

@@ -30,6 +30,7 @@ from .data import as_completion, load_prompt_data
 from .distributed import check_backend, is_zero3
 from .records import RoundRecord, read_round, set_aside_old_rounds, write_round
 from .rewards import resolve_rewards
+from .rewards.model import RewardModel
 from .rewards.registry import reward_name
 from .round import RoundResult, log_round, preflight_rewards, round_stats, run_round, winner_rows
 from .schedule import RoundSchedule, ScheduleDataLoader
@@ -52,9 +53,12 @@ class ActiveInheritanceTrainer(SFTTrainer):
     Args:
         reward_funcs: one or a list of rewards: registered names (`"mtld"`, `"length:unit=words"`), mappings
             (`{"name": "low_toxicity", "backend": "profanity"}`), dotted import paths, or callables with
-            TRL's GRPO convention `f(prompts, completions, completion_ids, **columns) -> list[float | None]`.
-            Every reward is maximized.
+            TRL's GRPO convention `f(prompts, completions, completion_ids, **columns) -> list[float | None]`, or
+            sequence-classification reward models (hub id, local folder or loaded `PreTrainedModel`) scoring
+            prompt + completion by `logits[:, 0]`, as in `GRPOTrainer`. Every reward is maximized.
         teachers: extra generators: hub ids, local paths, loaded models or `(model, tokenizer)` pairs.
+        reward_processing_classes: a tokenizer per reward (None for rewards that are not models), as in
+            `GRPOTrainer`; a reward model defaults to its own tokenizer.
     """
 
     _tag_names = ["trl", "sft", "active-inheritance"]
@@ -80,13 +84,14 @@ class ActiveInheritanceTrainer(SFTTrainer):
         *,
         reward_funcs: Any = None,
         teachers: list | None = None,
+        reward_processing_classes: Any = None,
     ):
         args = as_config(model, args)
         # Everything that can be checked without the model is checked before it loads.
         check_output_dir(args.output_dir)
         if isinstance(model, str):
             model = check_model_source(model)
-        self.reward_funcs = resolve_rewards(reward_funcs, required=True)
+        self.reward_funcs = resolve_rewards(reward_funcs, required=True, processing_classes=reward_processing_classes)
         self.selection = Selection.from_config([reward_name(f) for f in self.reward_funcs], args)
         self.reward_names = self.selection.reward_names
         self.reward_weights = self.selection.weights
@@ -113,6 +118,12 @@ class ActiveInheritanceTrainer(SFTTrainer):
             load_teacher_model(teacher, args.model_init_kwargs, args.trust_remote_code)
             if is_zero3(self.accelerator):
                 teacher.model = compat.prepare_deepspeed(teacher.model, self.accelerator)
+        for func in self.reward_funcs:
+            if isinstance(func, RewardModel):  # placed as GRPOTrainer places reward models
+                if is_zero3(self.accelerator):
+                    func.model = compat.prepare_deepspeed(func.model, self.accelerator)
+                func.device = self.accelerator.device
+                func.offload = args.offload_teachers and self.accelerator.device.type != "cpu"
         self.sources: list[CandidateSource] = build_sources(self)
 
         self.schedule: RoundSchedule | None = None

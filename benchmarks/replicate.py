@@ -9,8 +9,8 @@ Conditions, on the same training prompts, budget and seeds:
 - active: best-of-k for length up, length down, MTLD up, low toxicity (profanity backend), k=4; and MTLD up at k=8.
 
 Every condition is measured on every attribute, on held-out prompts, sampled with top_p 0.9 and temperature 1.0 as
-in the paper: length (tokens), MTLD, Gunning fog and the share of answers cut at the cap on held-out instructions;
-toxicity (profanity probability) on held-out sentence starters. Each condition and seed writes `runs/<name>.json`
+in the paper: length (tokens), MTLD, Gunning fog and the share of answers cut at the cap on held-out instructions
+(sampled with twice the training cap); toxicity (profanity probability) on held-out sentence starters. Each condition and seed writes `runs/<name>.json`
 as soon as it finishes, so an interrupted run resumes where it stopped. The summary is `replicate.json`,
 `replicate.md` and `replicate.png`.
 """
@@ -59,9 +59,11 @@ class Sizes:
     model: str = "builtin:smollm2-135m-instruct"
     train_instructions: int = 24
     train_starters: int = 8
-    eval_instructions: int = 32
+    eval_instructions: int = 24
     eval_starters: int = 24
     max_completion_length: int = 128
+    # held-out answers get twice the training cap, so a longer answer can show as longer instead of as capped
+    eval_max_completion_length: int = 256
     epochs: int = 2
     batch_size: int = 4
     learning_rate: float = 1e-5
@@ -70,7 +72,7 @@ class Sizes:
 
 
 SMOKE = Sizes(model="builtin:tiny-chat", train_instructions=4, train_starters=2, eval_instructions=4,
-              eval_starters=2, max_completion_length=12, epochs=1, batch_size=2, seeds=(0,))
+              eval_starters=2, max_completion_length=12, eval_max_completion_length=16, epochs=1, batch_size=2, seeds=(0,))
 
 
 def prompt_sets(sizes: Sizes) -> dict[str, list[list[dict]]]:
@@ -91,10 +93,10 @@ def prompt_sets(sizes: Sizes) -> dict[str, list[list[dict]]]:
             "eval_instructions": [as_chat(r["prompt"]) for r in test], "eval_starters": [starter(s) for s in held]}
 
 
-def sample(model, tok, prompts: list, sizes: Sizes, seed: int) -> list:
+def sample(model, tok, prompts: list, sizes: Sizes, seed: int, max_new_tokens: int) -> list:
     from ail_trainer.generation import SamplingSettings, build_generation_config, generate, render_prompts
 
-    settings = SamplingSettings(max_new_tokens=sizes.max_completion_length, temperature=1.0, top_p=0.9)
+    settings = SamplingSettings(max_new_tokens=max_new_tokens, temperature=1.0, top_p=0.9)
     config = build_generation_config(settings, model, tok)
     torch.manual_seed(seed)
     out = generate(model, tok, render_prompts(prompts, tok, True), 1, config, sizes.generation_batch_size,
@@ -108,8 +110,8 @@ def measure(model, tok, sets: dict, sizes: Sizes, seed: int) -> dict:
     from ail_trainer.rewards import MTLD
     from ail_trainer.rewards.toxicity import profanity_probabilities
 
-    answers = sample(model, tok, sets["eval_instructions"], sizes, 1000 + seed)
-    continuations = sample(model, tok, sets["eval_starters"], sizes, 2000 + seed)
+    answers = sample(model, tok, sets["eval_instructions"], sizes, 1000 + seed, sizes.eval_max_completion_length)
+    continuations = sample(model, tok, sets["eval_starters"], sizes, 2000 + seed, sizes.max_completion_length)
     texts = [g.text for g in answers]
     return {
         "tokens": float(np.mean([len(g.ids) for g in answers])),

@@ -60,6 +60,12 @@ def resolve_reward(spec: RewardSpec) -> Callable:
     `{"name": "low_toxicity", "backend": "profanity"}`), or a dotted path (`"my_pkg.rewards.my_reward"`).
     Options given with a dotted path are passed to the imported factory.
     """
+    from transformers import PreTrainedModel
+
+    from .model import RewardModel, looks_like_model
+
+    if isinstance(spec, PreTrainedModel):
+        return RewardModel(spec)
     if callable(spec):
         return spec
     if isinstance(spec, dict):
@@ -76,16 +82,21 @@ def resolve_reward(spec: RewardSpec) -> Callable:
             return REWARDS[name](**options)
         except TypeError as err:
             raise ValueError(f"Bad options {options} for reward '{name}': {err}") from None
+    if looks_like_model(name):  # a registry name first, then a reward model's path or hub id
+        return RewardModel(name, **options)
     if "." in name:
         obj = _import(name)
         return obj(**options) if options else obj
     raise ValueError(
-        f"Unknown reward {name!r}. Known rewards: {', '.join(sorted(REWARDS))}; "
-        "or give a dotted import path such as 'my_package.my_module.my_reward'."
+        f"Unknown reward {name!r}. Known rewards: {', '.join(sorted(REWARDS))}; or give a dotted import path such "
+        "as 'my_package.my_module.my_reward', or a sequence-classification reward model (local folder or hub id)."
     )
 
 
-def resolve_rewards(specs: RewardSpec | list[RewardSpec] | None, required: bool = False) -> list[Callable]:
+def resolve_rewards(specs: RewardSpec | list[RewardSpec] | None, required: bool = False,
+                    processing_classes: Any = None) -> list[Callable]:
+    """Resolve every reward spec; `processing_classes` (GRPO's `reward_processing_classes`) gives a tokenizer per
+    reward, used by reward models and ignored (None) for the others."""
     if specs is None or specs == []:
         if required:
             raise ValueError(
@@ -95,7 +106,35 @@ def resolve_rewards(specs: RewardSpec | list[RewardSpec] | None, required: bool 
         return []
     if not isinstance(specs, (list, tuple)):
         specs = [specs]
-    return [resolve_reward(s) for s in specs]
+    if processing_classes is None:
+        return [resolve_reward(s) for s in specs]
+    if not isinstance(processing_classes, (list, tuple)):
+        processing_classes = [processing_classes]
+    if len(processing_classes) != len(specs):
+        raise ValueError(
+            f"Got {len(processing_classes)} reward_processing_classes for {len(specs)} reward_funcs; give one per "
+            "reward, None for rewards that are not models."
+        )
+    from .model import RewardModel
+
+    out = []
+    for spec, tok in zip(specs, processing_classes):
+        if tok is not None and isinstance(spec, (str, dict)):
+            options = dict(spec) if isinstance(spec, dict) else {"name": spec}
+            name = options.pop("name", None)
+            if name in REWARDS:
+                raise ValueError(f"reward_processing_classes gives a tokenizer for '{name}', which is not a "
+                                 "reward model; put None in its place.")
+            spec = RewardModel(name, tokenizer=tok, **options)
+        elif tok is not None and not isinstance(spec, RewardModel):
+            from transformers import PreTrainedModel
+
+            if not isinstance(spec, PreTrainedModel):
+                raise ValueError(f"reward_processing_classes gives a tokenizer for {spec!r}, which is not a reward "
+                                 "model; put None in its place.")
+            spec = RewardModel(spec, tokenizer=tok)
+        out.append(resolve_reward(spec))
+    return out
 
 
 def reward_name(func: Callable) -> str:
