@@ -65,11 +65,12 @@ def check_model_source(name: str, what: str = "Model") -> str:
     return name
 
 
-def check_formatting_func(formatting_func) -> None:
-    if formatting_func is not None:
+def check_streaming(args) -> None:
+    """A streamed dataset has no length, so the run's length must be given in steps (as Trainer requires)."""
+    if args.max_steps is None or args.max_steps <= 0:
         raise ValueError(
-            "formatting_func is not supported: candidates are generated from prompts. Map your dataset to a "
-            "'prompt' column (string or messages) instead."
+            "train_dataset is an IterableDataset, whose length is unknown: set max_steps (e.g. max_steps=100), as "
+            "Trainer requires for streaming data. Prompts are read from the stream as rounds need them."
         )
 
 

@@ -12,6 +12,7 @@ from trl import SFTConfig
 NORMALIZATIONS = ("none", "zscore", "rank")
 TEACHER_MODES = ("add", "replace")
 TRUNCATED_WINNERS = ("no_eos", "drop", "keep")
+TEXT_SPLITS = ("sentence", "words", "fraction")
 
 
 def _bf16_supported() -> bool:
@@ -95,6 +96,19 @@ class ActiveInheritanceConfig(SFTConfig):
     include_reference: bool = field(
         default=False,
         metadata={"help": "Add the dataset's own completion (or last assistant turn) to each prompt's candidates."},
+    )
+
+    # Language-modeling data
+    text_prompt_split: str = field(
+        default="sentence",
+        metadata={
+            "help": "How a language-modeling text (`dataset_text_field`, or `formatting_func`'s output) becomes a "
+            "prompt to continue: 'sentence' (its first sentence), 'words' (its first `text_prompt_size` words) or "
+            "'fraction' (that share of its words). The rest is the reference completion."
+        },
+    )
+    text_prompt_size: float | None = field(
+        default=None, metadata={"help": "Words for 'words' (default 32), share for 'fraction' (default 0.5)."}
     )
 
     # Scoring and selection
@@ -181,10 +195,12 @@ class ActiveInheritanceConfig(SFTConfig):
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}.")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 (sampling), got {self.temperature}.")
-        if self.packing:
-            raise ValueError("packing=True is not supported: winners are prepared per round. Set packing=False.")
-        if self.padding_free:
-            raise ValueError("padding_free=True is not supported by ActiveInheritanceTrainer. Set padding_free=False.")
+        if self.text_prompt_split not in TEXT_SPLITS:
+            raise ValueError(f"text_prompt_split must be one of {TEXT_SPLITS}, got {self.text_prompt_split!r}.")
+        if self.text_prompt_size is not None and (
+            self.text_prompt_size <= 0 or (self.text_prompt_split == "fraction" and self.text_prompt_size >= 1)
+        ):
+            raise ValueError(f"text_prompt_size must be > 0 (and < 1 for 'fraction'), got {self.text_prompt_size}.")
 
 
 def as_config(model: Any, args: Any) -> ActiveInheritanceConfig:

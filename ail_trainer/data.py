@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,19 @@ class PromptData:
 
     def __len__(self) -> int:
         return len(self.prompts)
+
+    def extend(self, other: PromptData) -> None:
+        """Append `other`'s prompts (a later chunk of a stream, in the same format)."""
+        if other.conversational != self.conversational or set(other.columns) != set(self.columns):
+            raise ValueError("A later chunk of the streamed dataset changes format (conversational or columns); "
+                             "every row must have the same columns and prompt format.")
+        self.prompts += other.prompts
+        if self.references is not None:
+            self.references += other.references or [None] * len(other)
+        if self.precomputed is not None:
+            self.precomputed += other.precomputed or [[] for _ in range(len(other))]
+        for key, values in other.columns.items():
+            self.columns[key] += values
 
     def to_dataset(self) -> Dataset:
         data = {"prompt": self.prompts, **self.columns}
@@ -46,13 +60,61 @@ def _split_messages(messages: list[dict], row: int) -> tuple[list[dict], list[di
     return messages[:last], [messages[last]]
 
 
-def load_prompt_data(dataset: Any, candidates_column: str | None = None, include_reference: bool = False) -> PromptData:
-    """Extract prompts from `prompt`/`completion`, prompt-only, `messages` or ShareGPT `conversations` data."""
+_SENTENCE = re.compile(r"\S.*?[.!?](?=\s|$)", re.S)
+
+
+def split_text(text: str, mode: str = "sentence", size: float | None = None) -> tuple[str, str]:
+    """Split a language-modeling text into a prompt to continue and the reference continuation.
+
+    'sentence': the first sentence; 'words': the first `size` words (32); 'fraction': the first `size` (0.5) of the
+    words. The prompt keeps at least one word and, when the text has two or more, leaves at least one to continue.
+    """
+    words = text.split()
+    if mode == "sentence":
+        match = _SENTENCE.search(text)
+        cut = len(match.group(0).split()) if match else len(words) // 2
+    elif mode == "words":
+        cut = int(size or 32)
+    else:
+        cut = round(len(words) * (0.5 if size is None else size))
+    cut = max(1, min(cut, len(words) - 1)) if len(words) > 1 else len(words)
+    # Keep the original spacing: find where the `cut`-th word ends in the text.
+    end = 0
+    for word in words[:cut]:
+        end = text.index(word, end) + len(word)
+    return text[:end], text[end:]
+
+
+def _from_tokens(dataset: Dataset, tokenizer: Any) -> tuple[list[str], list[str] | None]:
+    """Pre-tokenized rows: split at the first assistant (or completion) token, or continue the decoded text."""
+    if tokenizer is None:
+        raise ValueError("Pre-tokenized data (an 'input_ids' column) needs the tokenizer to decode prompts; pass "
+                         "processing_class=.")
+    ids = _column(dataset, "input_ids")
+    mask_name = next((m for m in ("assistant_masks", "completion_mask") if m in dataset.column_names), None)
+    if mask_name is None:
+        return [tokenizer.decode(x) for x in ids], None
+    prompts, references = [], []
+    for i, (row, mask) in enumerate(zip(ids, _column(dataset, mask_name))):
+        start = next((t for t, m in enumerate(mask) if m), None)
+        if not start:
+            raise ValueError(f"Row {i}: its {mask_name} {'marks no token' if start is None else 'starts at token 0'}"
+                             "; the prompt is the tokens before the first marked one. Mark the assistant tokens "
+                             "only, or give a 'prompt' column.")
+        prompts.append(tokenizer.decode(row[:start]))
+        references.append(tokenizer.decode(row[start:], skip_special_tokens=True))
+    return prompts, references
+
+
+def load_prompt_data(dataset: Any, candidates_column: str | None = None, include_reference: bool = False,
+                     text_field: str = "text", text_split: str = "sentence", text_size: float | None = None,
+                     formatting_func: Any = None, tokenizer: Any = None) -> PromptData:
+    """Extract prompts from `prompt`/`completion`, prompt-only, `messages` or ShareGPT `conversations` data; from
+    language-modeling text (`text_field`, or what `formatting_func` makes of each row), whose prefix is the prompt
+    (`split_text`); or from pre-tokenized `input_ids`, decoded with `tokenizer`."""
     if isinstance(dataset, IterableDataset):
-        raise TypeError(
-            "ActiveInheritanceTrainer needs a map-style `datasets.Dataset` (it schedules rounds over all prompts); "
-            "got an IterableDataset. Materialize it first, e.g. `Dataset.from_list(list(ds.take(n)))`."
-        )
+        raise TypeError("load_prompt_data reads a map-style Dataset; the trainer streams an IterableDataset "
+                        "through `StreamingPrompts`.")
     if not isinstance(dataset, Dataset):
         raise TypeError(
             f"`train_dataset` must be a `datasets.Dataset`, got {type(dataset).__name__}. Wrap rows with "
@@ -65,6 +127,32 @@ def load_prompt_data(dataset: Any, candidates_column: str | None = None, include
         dataset = dataset.map(maybe_convert_to_chatml, remove_columns=["conversations"])
         names = dataset.column_names
 
+    if formatting_func is not None:  # as SFTTrainer applies it: each row becomes one language-modeling text
+        texts = [formatting_func(row) for row in dataset]
+        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise ValueError(f"formatting_func returned {type(texts[bad]).__name__} for row {bad}; it must return "
+                             "one string per row (the text SFTTrainer would train on).")
+        dataset = Dataset.from_dict({text_field: texts, **{c: _column(dataset, c) for c in names
+                                                            if c not in RESERVED + (text_field,)}})
+        names = dataset.column_names
+
+    if "prompt" not in names and "messages" not in names and (text_field in names or "input_ids" in names):
+        if text_field in names:
+            texts = _column(dataset, text_field)
+            empty = next((i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()), None)
+            if empty is not None:
+                raise ValueError(f"Row {empty} of the {text_field!r} column is empty or not a string; remove it or "
+                                 "fill it in.")
+            split = [split_text(t, text_split, text_size) for t in texts]
+            prompts, references = [p for p, _ in split], [r for _, r in split]
+        else:
+            prompts, references = _from_tokens(dataset, tokenizer)
+        consumed = {text_field, "input_ids", "assistant_masks", "completion_mask", "attention_mask"}
+        data = {"prompt": prompts, **({"completion": references} if references is not None else {})}
+        dataset = Dataset.from_dict({**data, **{c: _column(dataset, c) for c in names if c not in consumed}})
+        names = dataset.column_names
+
     if "prompt" in names:
         prompts = _column(dataset, "prompt")
         references = _column(dataset, "completion") if "completion" in names else None
@@ -75,7 +163,8 @@ def load_prompt_data(dataset: Any, candidates_column: str | None = None, include
     else:
         raise ValueError(
             f"The dataset has no usable prompt (columns: {names}). Give a 'prompt' column (prompt-only or "
-            "prompt/completion, as strings or message lists), or a 'messages' column ending in an assistant turn."
+            "prompt/completion, as strings or message lists), a 'messages' column ending in an assistant turn, a "
+            f"{text_field!r} column of texts to continue (or set dataset_text_field), or 'input_ids'."
         )
     for i, prompt in enumerate(prompts):
         if isinstance(prompt, str):

@@ -12,21 +12,21 @@ from typing import Any
 
 import torch
 from accelerate.utils import broadcast_object_list, gather_object
-from datasets import Dataset
-from transformers import ProcessorMixin, TrainerCallback, TrainingArguments
+from datasets import Dataset, IterableDataset
+from transformers import AutoTokenizer, ProcessorMixin, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 from trl import SFTConfig, SFTTrainer
 
 from . import compat
 from .checks import (
-    check_formatting_func,
     check_model_source,
     check_output_dir,
     check_resume_checkpoint,
     check_some_source,
+    check_streaming,
 )
 from .config import ActiveInheritanceConfig, as_config
-from .data import as_completion, load_prompt_data
+from .data import PromptData, as_completion, load_prompt_data
 from .distributed import check_backend, is_zero3
 from .records import RoundRecord, read_round, set_aside_old_rounds, write_round
 from .rewards import resolve_rewards
@@ -36,6 +36,7 @@ from .round import RoundResult, log_round, preflight_rewards, round_stats, run_r
 from .schedule import RoundSchedule, ScheduleDataLoader
 from .selection import Selection
 from .sources import CandidateSource, build_sources
+from .stream import PromptStream
 from .teachers import load_teacher_model, resolve_teachers
 from .updates import SkipEmptyUpdates
 from .winners import tokenize_winners, winner_batch
@@ -95,8 +96,24 @@ class ActiveInheritanceTrainer(SFTTrainer):
         self.selection = Selection.from_config([reward_name(f) for f in self.reward_funcs], args)
         self.reward_names = self.selection.reward_names
         self.reward_weights = self.selection.weights
-        check_formatting_func(formatting_func)
-        self.prompt_data = load_prompt_data(train_dataset, args.candidates_column, args.include_reference)
+        tokenizer = processing_class
+
+        def load(dataset: Dataset) -> PromptData:
+            nonlocal tokenizer
+            if tokenizer is None and "input_ids" in dataset.column_names:  # pre-tokenized: decode the prompts
+                tokenizer = AutoTokenizer.from_pretrained(model if isinstance(model, str) else model.name_or_path)
+            return load_prompt_data(
+                dataset, args.candidates_column, args.include_reference, text_field=args.dataset_text_field,
+                text_split=args.text_prompt_split, text_size=args.text_prompt_size, formatting_func=formatting_func,
+                tokenizer=getattr(tokenizer, "tokenizer", tokenizer))
+
+        self.stream: PromptStream | None = None
+        if isinstance(train_dataset, IterableDataset):
+            check_streaming(args)
+            self.stream = PromptStream(train_dataset, load)
+            self.prompt_data = self.stream.take(args.per_device_train_batch_size)
+        else:
+            self.prompt_data = load(train_dataset)
         self.teachers = resolve_teachers(teachers, args.trust_remote_code, self.prompt_data.conversational)
         check_some_source(args, self.teachers)
 
@@ -149,11 +166,14 @@ class ActiveInheritanceTrainer(SFTTrainer):
     # ------------------------------------------------------------------ when rounds run
     def get_train_dataloader(self) -> ScheduleDataLoader:
         a = self.args
+        # A stream has no length: its prompts are numbered in stream order, for max_steps steps.
+        world = self.accelerator.num_processes
+        streamed = a.max_steps * a.gradient_accumulation_steps * a.per_device_train_batch_size * world
         self.schedule = RoundSchedule(
-            num_prompts=len(self.prompt_data), batch_size=a.per_device_train_batch_size,
+            num_prompts=streamed if self.stream else len(self.prompt_data), batch_size=a.per_device_train_batch_size,
             grad_accum=a.gradient_accumulation_steps, world_size=self.accelerator.num_processes,
             rank=self.accelerator.process_index, seed=a.data_seed if a.data_seed is not None else a.seed,
-            generation_steps=a.generation_steps, drop_last=a.dataloader_drop_last,
+            generation_steps=a.generation_steps, drop_last=a.dataloader_drop_last, shuffle=self.stream is None,
         )
         return ScheduleDataLoader(self.schedule)
 
@@ -199,6 +219,8 @@ class ActiveInheritanceTrainer(SFTTrainer):
     def _start_round(self, epoch: int, r: int) -> None:
         round_id = self.schedule.global_round(epoch, r)
         prompt_idx = self.schedule.round_prompts(epoch, r)
+        if self.stream is not None:
+            self.stream.fill(self.prompt_data, max(prompt_idx) + 1)
         records = self._saved_round(round_id, prompt_idx) if self._resuming else None
         result = None
         if records is None:

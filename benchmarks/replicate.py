@@ -10,9 +10,9 @@ Conditions, on the same training prompts, budget and seeds:
 
 Every condition is measured on every attribute, on held-out prompts, sampled with top_p 0.9 and temperature 1.0 as
 in the paper: length (tokens), MTLD, Gunning fog and the share of answers cut at the cap on held-out instructions
-(sampled with twice the training cap); toxicity (profanity probability) on held-out sentence starters. Each condition and seed writes `runs/<name>.json`
-as soon as it finishes, so an interrupted run resumes where it stopped. The summary is `replicate.json`,
-`replicate.md` and `replicate.png`.
+(sampled with twice the training cap); toxicity (profanity probability) on held-out sentence starters. Each
+condition and seed writes `runs/<name>.json` as soon as it finishes, so an interrupted run resumes where it stopped.
+The summary is `replicate.json`, `replicate.md` and `replicate.png`.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ class Sizes:
 
 
 SMOKE = Sizes(model="builtin:tiny-chat", train_instructions=4, train_starters=2, eval_instructions=4,
-              eval_starters=2, max_completion_length=12, eval_max_completion_length=16, epochs=1, batch_size=2, seeds=(0,))
+              eval_starters=2, max_completion_length=12, eval_max_completion_length=16, epochs=1, batch_size=2,
+              seeds=(0,))
 
 
 def prompt_sets(sizes: Sizes) -> dict[str, list[list[dict]]]:

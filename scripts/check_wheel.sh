@@ -5,7 +5,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="$(mktemp -d -t ail-wheel-XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
-python3 -m pip wheel -q --no-deps -w "$WORK/dist" "$ROOT"
+# build from a copy of the tracked files, so the source tree gets no build/ or egg-info
+mkdir "$WORK/src"
+git -C "$ROOT" ls-files -z | (cd "$ROOT" && xargs -0 cp --parents -P -t "$WORK/src")
+python3 -m pip wheel -q --no-deps -w "$WORK/dist" "$WORK/src"
 python3 -m venv "$WORK/venv"
 "$WORK/venv/bin/python" -m pip install -q --upgrade pip
 "$WORK/venv/bin/python" -m pip install -q -c "$ROOT/constraints.txt" "$WORK"/dist/ail_trainer-*.whl

@@ -118,6 +118,11 @@ CASES = [
     Case("--config file missing", lambda ctx: main(["--config", str(ctx.tmp / "nope.yaml")]), r"does not exist",
          r"Check the path given to --config"),
     # datasets
+    Case("IterableDataset without max_steps",
+         lambda ctx: ctx.trainer(dataset=prompt_dataset("train").to_iterable_dataset()), r"IterableDataset",
+         r"set max_steps"),
+    Case("text_prompt_split unknown", lambda ctx: ctx.trainer(text_prompt_split="paragraph"),
+         r"text_prompt_split must be one of", r"'sentence'"),
     Case("dataset without a prompt", lambda ctx: ctx.trainer(dataset=Dataset.from_dict({"label": [1, 2]})),
          r"no usable prompt", r"Give a 'prompt' column"),
     Case("empty dataset", lambda ctx: ctx.trainer(dataset=Dataset.from_dict({"prompt": []})), r"is empty",

@@ -168,5 +168,10 @@ def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
     return trainer
 
 
+def cli() -> None:
+    """The `ail-train` console script (its exit status is 0 on success, not the returned trainer)."""
+    main()
+
+
 if __name__ == "__main__":
     main()
