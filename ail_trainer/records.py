@@ -51,6 +51,7 @@ class RoundRecord:
     prompt: Any
     candidates: list[Candidate]
     winners: list[int]
+    failures: list[dict[str, str]] = field(default_factory=list)  # {"source", "error"}: requests that failed
 
     @property
     def winner(self) -> str | None:
@@ -67,12 +68,13 @@ class RoundRecord:
         return {"round": self.round, "epoch": self.epoch, "global_step": self.global_step,
                 "prompt_idx": self.prompt_idx, "prompt": self.prompt,
                 "candidates": [c.to_json() for c in self.candidates], "winners": self.winners,
-                "winner": self.winner, "dropped": self.dropped}
+                "winner": self.winner, "dropped": self.dropped, "failures": self.failures}
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> RoundRecord:
         return cls(row["round"], row["epoch"], row["global_step"], row["prompt_idx"], row["prompt"],
-                   [Candidate.from_json(c) for c in row["candidates"]], list(row["winners"]))
+                   [Candidate.from_json(c) for c in row["candidates"]], list(row["winners"]),
+                   list(row.get("failures", [])))
 
 
 def round_path(output_dir: str, round_id: int) -> Path:

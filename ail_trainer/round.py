@@ -57,12 +57,16 @@ def run_round(round_id: int, epoch: int, global_step: int, prompt_idx: list[int]
     padded = prompt_idx + [prompt_idx[0]] * max(0, (pad_to or 0) - len(prompt_idx))
     prompts = [data.prompts[i] for i in padded]
     candidates: list[list[Candidate]] = [[] for _ in padded]
+    failures: list[list[dict[str, str]]] = [[] for _ in padded]
     generation_s, generated_tokens = 0.0, 0
     with seeded(seed, devices):
         for source in sources:
             start = time.perf_counter()
             for row, proposed in enumerate(source.candidates(round_id, padded, prompts)):
                 candidates[row].extend(proposed)
+                # a source that lost requests (an endpoint) says so; the round goes on without those candidates
+                lost = getattr(source, "failures", {}).get(row, [])
+                failures[row] += [{"source": source.name, "error": error} for error in lost]
                 if source.generates:
                     generated_tokens += sum(c.num_tokens for c in proposed)
             if source.generates:
@@ -77,11 +81,11 @@ def run_round(round_id: int, epoch: int, global_step: int, prompt_idx: list[int]
 
     # 3. scores -> selection -> records
     records, offset = [], 0
-    for i, cands in zip(prompt_idx, candidates):
+    for row, (i, cands) in enumerate(zip(prompt_idx, candidates)):
         block = scores[offset : offset + len(cands)]
         offset += len(cands)
         winners = choose(cands, block, selection)
-        records.append(RoundRecord(round_id, epoch, global_step, i, data.prompts[i], cands, winners))
+        records.append(RoundRecord(round_id, epoch, global_step, i, data.prompts[i], cands, winners, failures[row]))
     return RoundResult(records, generation_s, generated_tokens, time.perf_counter() - start)
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 from trl.models import unwrap_model_for_generation
 
@@ -20,7 +21,7 @@ from .data import reference_text
 from .distributed import is_zero3, synced_generation
 from .generation import SamplingSettings, build_generation_config, generate, render_prompts, truncate_prompts
 from .records import Candidate
-from .teachers import Teacher, place
+from .teachers import Endpoint, Teacher, place
 
 Encode = Callable[[str], list[int]]
 
@@ -93,6 +94,111 @@ class TextSource:
         return out
 
 
+@dataclass
+class EndpointSource:
+    """Samples `num_candidates` completions per prompt from a teacher behind an OpenAI-compatible endpoint.
+
+    Requests go through the `openai` client (timeouts, retries with backoff), at most `max_concurrency` in flight.
+    With `supports_n` one request asks for all k samples; otherwise (e.g. `transformers serve`) k requests are sent.
+    A request that still fails is listed in `failures` (row -> errors) for the round record, and its candidates
+    are missing: the round goes on. The server applies its own chat template; ids are re-encoded with `encode`.
+    """
+
+    name: str
+    endpoint: Endpoint
+    num_candidates: int
+    sampling: SamplingSettings
+    encode: Encode
+    conversational: bool
+    supports_n: bool = True
+    show_progress: bool = True
+    generates: bool = True
+    failures: dict[int, list[str]] = field(default_factory=dict)
+
+    def candidates(self, round_id: int, prompt_idx: list[int], prompts: list[Any]) -> list[list[Candidate]]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.failures = {}
+        client = endpoint_client(self.endpoint)
+        k = self.num_candidates
+        requests = [(row, k) for row in range(len(prompts))] if self.supports_n else \
+            [(row, 1) for row in range(len(prompts)) for _ in range(k)]
+        out: list[list[Candidate]] = [[] for _ in prompts]
+        with ThreadPoolExecutor(self.endpoint.max_concurrency) as pool:
+            futures = [(row, pool.submit(request_samples, client, self.endpoint.model, prompts[row], n,
+                                         self.sampling, self.conversational)) for row, n in requests]
+            for row, future in tqdm(futures, desc=f"Round {round_id}: {self.name}", leave=False,
+                                    disable=not self.show_progress):
+                try:
+                    samples = future.result()
+                except Exception as err:  # recorded, not fatal: this request's candidates are left out
+                    self.failures.setdefault(row, []).append(describe_error(err, self.endpoint))
+                    continue
+                for text, finished in samples:
+                    ids = self.encode(text)
+                    out[row].append(Candidate(text, self.name, len(ids), finished, ids=ids))
+        return out
+
+
+def endpoint_client(endpoint: Endpoint, max_retries: int | None = None):
+    try:
+        import openai
+    except ImportError:
+        raise ImportError("Endpoint teachers need the `openai` client: pip install openai "
+                          "(or pip install 'ail-trainer[endpoint]').") from None
+    return openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key(), timeout=endpoint.timeout,
+                         max_retries=endpoint.max_retries if max_retries is None else max_retries)
+
+
+def request_samples(client: Any, model: str, prompt: Any, n: int, sampling: SamplingSettings,
+                    conversational: bool) -> list[tuple[str, bool]]:
+    """One request for `n` samples: (text, stopped before the token limit) per choice returned."""
+    extra = {k: v for k, v in (("top_k", sampling.top_k), ("repetition_penalty", sampling.repetition_penalty))
+             if v not in (0, 1.0, None)}
+    kwargs = dict(model=model, n=n, max_tokens=sampling.max_new_tokens, temperature=sampling.temperature,
+                  top_p=sampling.top_p, extra_body=extra or None)
+    if conversational:
+        response = client.chat.completions.create(messages=prompt, **kwargs)
+        return [(c.message.content or "", c.finish_reason != "length") for c in response.choices]
+    response = client.completions.create(prompt=prompt, **kwargs)
+    return [(c.text or "", c.finish_reason != "length") for c in response.choices]
+
+
+def describe_error(err: Exception, endpoint: Endpoint) -> str:
+    """An error as text, with the API key (should a server echo it) blanked out."""
+    text = f"{type(err).__name__}: {err}"
+    key = endpoint.api_key()
+    return text.replace(key, "***") if endpoint.api_key_env and key else text
+
+
+def preflight_endpoint(endpoint: Endpoint, conversational: bool) -> bool:
+    """One tiny request before any compute: fails clearly when the server is unreachable or does not serve the
+    model; returns whether it honours `n` (several choices per request)."""
+    import openai
+
+    probe = [{"role": "user", "content": "Hi"}] if conversational else "Hi"
+    settings = SamplingSettings(max_new_tokens=1)
+    try:
+        samples = request_samples(endpoint_client(endpoint, max_retries=1), endpoint.model, probe, 2, settings,
+                                  conversational)
+    except openai.APIConnectionError as err:
+        raise ConnectionError(
+            f"Teacher {endpoint.name}: the endpoint {endpoint.base_url} could not be reached "
+            f"({describe_error(err, endpoint)}). Start the server, or fix base_url (it usually ends in /v1)."
+        ) from None
+    except openai.AuthenticationError as err:
+        raise PermissionError(
+            f"Teacher {endpoint.name}: {endpoint.base_url} rejected the API key from ${endpoint.api_key_env} "
+            f"({describe_error(err, endpoint)}). Check the key, or the variable named by api_key_env."
+        ) from None
+    except openai.APIStatusError as err:
+        raise ValueError(
+            f"Teacher {endpoint.name}: {endpoint.base_url} refused a test request for model {endpoint.model!r} "
+            f"({describe_error(err, endpoint)}). Check that `model` is the name the server serves."
+        ) from None
+    return len(samples) >= 2
+
+
 def precomputed_source(column: list[list[str]], encode: Encode) -> TextSource:
     return TextSource("precomputed", lambda i: column[i], encode)
 
@@ -113,6 +219,12 @@ def build_sources(trainer: Any) -> list[CandidateSource]:
             "policy", lambda: policy_for_generation(trainer), trainer.tokenizer_for_text, a.num_candidates,
             synced_gpus=synced_generation(acc, a.ds3_gather_for_generation), **common))
     for teacher in trainer.teachers:
+        if isinstance(teacher, Endpoint):
+            sources.append(EndpointSource(
+                teacher.name, teacher, teacher.num_candidates or a.teacher_num_candidates or a.num_candidates,
+                common["sampling"], trainer.encode, data.conversational, trainer.endpoint_supports_n[teacher.name],
+                show_progress=acc.is_local_main_process))
+            continue
         sources.append(ModelSource(
             teacher.name, lambda t=teacher: teacher_for_generation(trainer, t), teacher.tokenizer,
             a.teacher_num_candidates or a.num_candidates, is_policy_tokenizer=False, **common))

@@ -19,6 +19,55 @@ class Teacher:
     tokenizer: PreTrainedTokenizerBase
 
 
+@dataclass
+class Endpoint:
+    """A teacher served behind an OpenAI-compatible endpoint (vLLM, SGLang, TGI, llama.cpp, `transformers serve`).
+
+    Nothing is loaded in the trainer. The API key is read from the environment variable `api_key_env` when the
+    requests are made, and is never stored here, logged or written anywhere.
+    """
+
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    num_candidates: int | None = None  # defaults to teacher_num_candidates / num_candidates
+    max_concurrency: int = 8  # requests in flight at once
+    timeout: float = 120.0  # seconds per request
+    max_retries: int = 3  # retries with exponential backoff (the `openai` client's)
+
+    @property
+    def name(self) -> str:
+        return f"endpoint:{self.model}"
+
+    @classmethod
+    def from_spec(cls, spec: dict, index: int) -> Endpoint:
+        from dataclasses import fields
+
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(spec) - known)
+        missing = [k for k in ("base_url", "model") if k not in spec]
+        if unknown or missing:
+            raise ValueError(
+                f"Teacher {index} names an endpoint, but " + (f"has unknown keys {unknown}" if unknown else
+                                                              f"lacks {missing}")
+                + f"; an endpoint teacher takes {sorted(known)}, e.g. "
+                "{'base_url': 'http://host:8000/v1', 'model': 'served-name', 'api_key_env': 'MY_API_KEY'}."
+            )
+        endpoint = cls(**spec)
+        if endpoint.api_key_env is not None and endpoint.api_key_env not in os.environ:
+            raise ValueError(
+                f"Teacher {index} ({endpoint.name}) reads its API key from the environment variable "
+                f"{endpoint.api_key_env!r}, which is not set. Export it, or drop api_key_env for a server without "
+                "authentication."
+            )
+        if endpoint.max_concurrency < 1:
+            raise ValueError(f"Teacher {index}: max_concurrency must be >= 1, got {endpoint.max_concurrency}.")
+        return endpoint
+
+    def api_key(self) -> str:
+        return os.environ[self.api_key_env] if self.api_key_env else "EMPTY"
+
+
 def _load_tokenizer(source: str, name: str, trust_remote_code: bool) -> PreTrainedTokenizerBase:
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
@@ -34,13 +83,20 @@ def _load_tokenizer(source: str, name: str, trust_remote_code: bool) -> PreTrain
 
 
 def resolve_teachers(teachers: list | None, trust_remote_code: bool = False,
-                     conversational: bool = False) -> list[Teacher]:
+                     conversational: bool = False) -> list[Teacher | Endpoint]:
     """Accept hub ids, local paths, loaded models and (model, tokenizer) pairs; load tokenizers now, weights later.
+    A mapping with `base_url` (or an `Endpoint`) is a teacher behind an OpenAI-compatible endpoint.
 
     With conversational prompts, each teacher renders them with its own chat template, so it must have one.
     """
-    out = []
+    out: list[Teacher | Endpoint] = []
     for i, spec in enumerate(teachers or []):
+        if isinstance(spec, Endpoint):
+            out.append(spec)
+            continue
+        if isinstance(spec, dict):
+            out.append(Endpoint.from_spec(spec, i))
+            continue
         if isinstance(spec, (tuple, list)) and len(spec) == 2:
             model, tokenizer = spec
             name = getattr(model, "name_or_path", None) or f"teacher{i}"
@@ -52,8 +108,8 @@ def resolve_teachers(teachers: list | None, trust_remote_code: bool = False,
             tokenizer = _load_tokenizer(spec.name_or_path, name, trust_remote_code)
         else:
             raise TypeError(
-                f"Teacher {i} must be a hub id, a local path, a PreTrainedModel or a (model, tokenizer) pair; "
-                f"got {type(spec).__name__}."
+                f"Teacher {i} must be a hub id, a local path, a PreTrainedModel, a (model, tokenizer) pair or an "
+                f"endpoint mapping with base_url and model; got {type(spec).__name__}."
             )
         if isinstance(model, str) and model.startswith(("/", ".")) and not os.path.exists(model):
             raise ValueError(f"Teacher model path {model!r} does not exist.")

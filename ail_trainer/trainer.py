@@ -35,9 +35,9 @@ from .rewards.registry import reward_name
 from .round import RoundResult, log_round, preflight_rewards, round_stats, run_round, winner_rows
 from .schedule import RoundSchedule, ScheduleDataLoader
 from .selection import Selection
-from .sources import CandidateSource, build_sources
+from .sources import CandidateSource, build_sources, preflight_endpoint
 from .stream import PromptStream
-from .teachers import load_teacher_model, resolve_teachers
+from .teachers import Endpoint, Teacher, load_teacher_model, resolve_teachers
 from .updates import SkipEmptyUpdates
 from .winners import tokenize_winners, winner_batch
 
@@ -57,7 +57,8 @@ class ActiveInheritanceTrainer(SFTTrainer):
             TRL's GRPO convention `f(prompts, completions, completion_ids, **columns) -> list[float | None]`, or
             sequence-classification reward models (hub id, local folder or loaded `PreTrainedModel`) scoring
             prompt + completion by `logits[:, 0]`, as in `GRPOTrainer`. Every reward is maximized.
-        teachers: extra generators: hub ids, local paths, loaded models or `(model, tokenizer)` pairs.
+        teachers: extra generators: hub ids, local paths, loaded models, `(model, tokenizer)` pairs, or served
+            models behind an OpenAI-compatible endpoint: `{"base_url": ..., "model": ..., "api_key_env": ...}`.
         reward_processing_classes: a tokenizer per reward (None for rewards that are not models), as in
             `GRPOTrainer`; a reward model defaults to its own tokenizer.
     """
@@ -116,6 +117,8 @@ class ActiveInheritanceTrainer(SFTTrainer):
             self.prompt_data = load(train_dataset)
         self.teachers = resolve_teachers(teachers, args.trust_remote_code, self.prompt_data.conversational)
         check_some_source(args, self.teachers)
+        self.endpoint_supports_n = {t.name: preflight_endpoint(t, self.prompt_data.conversational)
+                                    for t in self.teachers if isinstance(t, Endpoint)}
 
         super().__init__(
             model, args=args, data_collator=data_collator, train_dataset=self._placeholder_dataset(),
@@ -131,7 +134,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
             self.processing_class.tokenizer if isinstance(self.processing_class, ProcessorMixin)
             else self.processing_class
         )
-        for teacher in self.teachers:
+        for teacher in [t for t in self.teachers if isinstance(t, Teacher)]:
             load_teacher_model(teacher, args.model_init_kwargs, args.trust_remote_code)
             if is_zero3(self.accelerator):
                 teacher.model = compat.prepare_deepspeed(teacher.model, self.accelerator)

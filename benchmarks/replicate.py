@@ -57,23 +57,24 @@ CONDITIONS = [
 @dataclass
 class Sizes:
     model: str = "builtin:smollm2-135m-instruct"
-    train_instructions: int = 24
+    train_instructions: int = 16
     train_starters: int = 8
-    eval_instructions: int = 24
-    eval_starters: int = 24
+    eval_instructions: int = 20
+    eval_starters: int = 16
     max_completion_length: int = 128
     # held-out answers get twice the training cap, so a longer answer can show as longer instead of as capped
     eval_max_completion_length: int = 256
+    eval_starter_length: int = 96
     epochs: int = 2
     batch_size: int = 4
     learning_rate: float = 1e-5
-    generation_batch_size: int = 16
+    generation_batch_size: int = 24
     seeds: tuple = (0, 1, 2)
 
 
 SMOKE = Sizes(model="builtin:tiny-chat", train_instructions=4, train_starters=2, eval_instructions=4,
-              eval_starters=2, max_completion_length=12, eval_max_completion_length=16, epochs=1, batch_size=2,
-              seeds=(0,))
+              eval_starters=2, max_completion_length=12, eval_max_completion_length=16, eval_starter_length=12,
+              epochs=1, batch_size=2, seeds=(0,))
 
 
 def prompt_sets(sizes: Sizes) -> dict[str, list[list[dict]]]:
@@ -112,7 +113,7 @@ def measure(model, tok, sets: dict, sizes: Sizes, seed: int) -> dict:
     from ail_trainer.rewards.toxicity import profanity_probabilities
 
     answers = sample(model, tok, sets["eval_instructions"], sizes, 1000 + seed, sizes.eval_max_completion_length)
-    continuations = sample(model, tok, sets["eval_starters"], sizes, 2000 + seed, sizes.max_completion_length)
+    continuations = sample(model, tok, sets["eval_starters"], sizes, 2000 + seed, sizes.eval_starter_length)
     texts = [g.text for g in answers]
     return {
         "tokens": float(np.mean([len(g.ids) for g in answers])),

@@ -118,6 +118,13 @@ CASES = [
     Case("--config file missing", lambda ctx: main(["--config", str(ctx.tmp / "nope.yaml")]), r"does not exist",
          r"Check the path given to --config"),
     # datasets
+    Case("endpoint teacher unreachable",
+         lambda ctx: ctx.trainer(teachers=[{"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0}]),
+         r"could not be reached", r"Start the server, or fix base_url"),
+    Case("endpoint teacher key variable unset",
+         lambda ctx: ctx.trainer(teachers=[{"base_url": "http://127.0.0.1:9/v1", "model": "m",
+                                            "api_key_env": "AIL_UNSET_KEY_VARIABLE"}]),
+         r"'AIL_UNSET_KEY_VARIABLE', which is not set", r"Export it"),
     Case("IterableDataset without max_steps",
          lambda ctx: ctx.trainer(dataset=prompt_dataset("train").to_iterable_dataset()), r"IterableDataset",
          r"set max_steps"),

@@ -44,7 +44,9 @@ class ActiveInheritanceScriptArguments(ScriptArguments):
                           "or dotted import paths ('my_pkg.my_module.my_reward')."},
     )
     teachers: list[str] | None = field(
-        default=None, metadata={"help": "Teacher models (hub ids or local paths) that also generate candidates."}
+        default=None,
+        metadata={"help": "Teacher models that also generate candidates: hub ids, local paths, or served models "
+                          "({base_url: http://host:8000/v1, model: name, api_key_env: MY_KEY} in YAML)."},
     )
     train_max_prompts: int | None = field(
         default=None, metadata={"help": "Train on at most this many prompts, a sample drawn with the run's seed."}
@@ -87,6 +89,13 @@ def resolve_model(name: str) -> str:
     if is_builtin(name):
         return builtin_model_path(name)
     return check_model_source(name)
+
+
+def resolve_teacher(spec: str | dict) -> str | dict:
+    """A model name, or an endpoint mapping (YAML, or a JSON/YAML string on the command line)."""
+    if isinstance(spec, str) and spec.strip().startswith("{"):
+        spec = yaml.safe_load(spec)
+    return spec if isinstance(spec, dict) else resolve_model(spec)
 
 
 def load_data(args: ActiveInheritanceScriptArguments, split: str):
@@ -148,7 +157,7 @@ def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
     trainer = ActiveInheritanceTrainer(
         model_path, args=training_args, train_dataset=train, processing_class=tokenizer,
         peft_config=get_peft_config(model_args), reward_funcs=reward_specs,
-        teachers=[resolve_model(t) for t in script_args.teachers or []],
+        teachers=[resolve_teacher(t) for t in script_args.teachers or []],
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
