@@ -13,6 +13,7 @@ NORMALIZATIONS = ("none", "zscore", "rank")
 TEACHER_MODES = ("add", "replace")
 TRUNCATED_WINNERS = ("no_eos", "drop", "keep")
 TEXT_SPLITS = ("sentence", "words", "fraction")
+VLLM_MODES = ("colocate", "server")
 
 
 def _bf16_supported() -> bool:
@@ -72,6 +73,41 @@ class ActiveInheritanceConfig(SFTConfig):
     ds3_gather_for_generation: bool = field(
         default=True,
         metadata={"help": "Under DeepSpeed ZeRO-3, gather the full weights for generation (faster, more memory)."},
+    )
+
+    # vLLM for the policy (GRPOConfig's field names; needs a GPU and `pip install vllm`)
+    use_vllm: bool = field(
+        default=False,
+        metadata={"help": "Generate the policy's candidates with vLLM (TRL's `VLLMGeneration`) instead of HF "
+                          "`generate`. Weights are synced once per round, before its generation."},
+    )
+    vllm_mode: str = field(
+        default="colocate",
+        metadata={"help": "'colocate': vLLM runs in the training processes and shares their GPUs; 'server': a "
+                          "separate `trl vllm-serve` process generates."},
+    )
+    vllm_model_impl: str = field(default="vllm", metadata={"help": "vLLM model implementation: 'vllm' or "
+                                                                    "'transformers'."})
+    vllm_enable_sleep_mode: bool = field(
+        default=False, metadata={"help": "Colocate: offload vLLM's weights and cache while training."}
+    )
+    vllm_server_base_url: str | None = field(
+        default=None, metadata={"help": "Server mode: base URL of the vLLM server (overrides host and port)."}
+    )
+    vllm_server_host: str = field(default="0.0.0.0", metadata={"help": "Server mode: host of the vLLM server."})
+    vllm_server_port: int = field(default=8000, metadata={"help": "Server mode: port of the vLLM server."})
+    vllm_server_timeout: float = field(
+        default=240.0, metadata={"help": "Server mode: seconds to wait for the vLLM server to come up."}
+    )
+    vllm_group_port: int = field(default=51216, metadata={"help": "Server mode: port of the weight-update group."})
+    vllm_gpu_memory_utilization: float = field(
+        default=0.3, metadata={"help": "Colocate: share of GPU memory vLLM reserves (weights, activations, cache)."}
+    )
+    vllm_max_model_length: int | None = field(
+        default=None, metadata={"help": "Colocate: vLLM context length (prompt + completion); from the model if None."}
+    )
+    vllm_tensor_parallel_size: int = field(
+        default=1, metadata={"help": "Colocate: tensor-parallel size of each vLLM instance."}
     )
 
     # Candidate sources
@@ -195,6 +231,8 @@ class ActiveInheritanceConfig(SFTConfig):
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}.")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 (sampling), got {self.temperature}.")
+        if self.vllm_mode not in VLLM_MODES:
+            raise ValueError(f"vllm_mode must be one of {VLLM_MODES}, got {self.vllm_mode!r}.")
         if self.text_prompt_split not in TEXT_SPLITS:
             raise ValueError(f"text_prompt_split must be one of {TEXT_SPLITS}, got {self.text_prompt_split!r}.")
         if self.text_prompt_size is not None and (

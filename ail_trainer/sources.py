@@ -19,7 +19,14 @@ from trl.models import unwrap_model_for_generation
 
 from .data import reference_text
 from .distributed import is_zero3, synced_generation
-from .generation import SamplingSettings, build_generation_config, generate, render_prompts, truncate_prompts
+from .generation import (
+    SamplingSettings,
+    build_generation_config,
+    eos_ids,
+    generate,
+    render_prompts,
+    truncate_prompts,
+)
 from .records import Candidate
 from .teachers import Endpoint, Teacher, place
 
@@ -92,6 +99,63 @@ class TextSource:
             out.append([Candidate(t, self.name, len(ids), True, ids=ids) for t in self.texts(i)
                         for ids in [self.encode(t)]])
         return out
+
+
+@dataclass
+class VLLMSource:
+    """The policy's candidates from vLLM, through TRL's own engine (`trl.generation.vllm_generation.VLLMGeneration`,
+    the one GRPOTrainer uses, with its weight sync for ZeRO-3, FSDP and PEFT).
+
+    The engine gets the current weights once per round, before the round's generation; rounds start at an
+    optimizer-step boundary, so never during gradient accumulation.
+    """
+
+    engine: Any  # a VLLMGeneration
+    tokenizer: PreTrainedTokenizerBase
+    num_candidates: int
+    stop: set[int]  # EOS / end-of-turn ids
+    conversational: bool
+    max_prompt_length: int | None = None
+    name: str = "policy"
+    generates: bool = True
+    synced_round: int | None = None
+
+    def candidates(self, round_id: int, prompt_idx: list[int], prompts: list[Any]) -> list[list[Candidate]]:
+        ids = truncate_prompts(render_prompts(prompts, self.tokenizer, self.conversational), self.max_prompt_length,
+                               self.name)
+        if self.synced_round != round_id:
+            self.engine.sync_weights()
+            self.synced_round = round_id
+        k = self.num_candidates
+        _, completions, _, _ = self.engine.generate([p for p in ids for _ in range(k)], None, k)
+        out = []
+        for row in range(len(ids)):
+            samples = []
+            for seq in completions[row * k : (row + 1) * k]:
+                cut = next((t for t, tok in enumerate(seq) if tok in self.stop), None)
+                kept = list(seq if cut is None else seq[:cut])
+                samples.append(Candidate(self.tokenizer.decode(kept, skip_special_tokens=True), self.name, len(kept),
+                                         cut is not None, ids=kept))
+            out.append(samples)
+        return out
+
+
+def vllm_engine(trainer: Any):
+    """TRL's vLLM engine for the policy, configured from the GRPO-named fields of the config."""
+    from trl.generation.vllm_generation import VLLMGeneration
+
+    a = trainer.args
+    return VLLMGeneration(
+        trainer.model, trainer.accelerator, trainer.processing_class, mode=a.vllm_mode,
+        server_base_url=a.vllm_server_base_url, server_host=a.vllm_server_host, server_port=a.vllm_server_port,
+        server_timeout=a.vllm_server_timeout, group_port=a.vllm_group_port,
+        tensor_parallel_size=a.vllm_tensor_parallel_size, gpu_memory_utilization=a.vllm_gpu_memory_utilization,
+        max_model_length=a.vllm_max_model_length, max_num_seqs=a.generation_batch_size * a.num_candidates,
+        enable_sleep_mode=a.vllm_enable_sleep_mode, model_impl=a.vllm_model_impl,
+        trust_remote_code=a.trust_remote_code, repetition_penalty=a.repetition_penalty, temperature=a.temperature,
+        top_p=a.top_p, top_k=a.top_k, max_completion_length=a.max_completion_length,
+        generation_kwargs=a.generation_kwargs if isinstance(a.generation_kwargs, dict) else None,
+    )
 
 
 @dataclass
@@ -214,7 +278,11 @@ def build_sources(trainer: Any) -> list[CandidateSource]:
                   max_prompt_length=a.max_prompt_length, batch_size=a.generation_batch_size,
                   share_prefill=a.share_prefill, show_progress=acc.is_local_main_process)
     sources: list[CandidateSource] = []
-    if a.teacher_mode == "add":
+    if a.teacher_mode == "add" and a.use_vllm:
+        tok = trainer.tokenizer_for_text
+        sources.append(VLLMSource(vllm_engine(trainer), tok, a.num_candidates, set(eos_ids(trainer.model, tok)),
+                                  data.conversational, a.max_prompt_length))
+    elif a.teacher_mode == "add":
         sources.append(ModelSource(
             "policy", lambda: policy_for_generation(trainer), trainer.tokenizer_for_text, a.num_candidates,
             synced_gpus=synced_generation(acc, a.ds3_gather_for_generation), **common))
