@@ -53,7 +53,16 @@ def check_scale(r):
     assert r["first_step_ratio"] == pytest.approx(large["first_step_s"] / small["first_step_s"])
 
 
+def check_engines(r):
+    runs = r["runs"]
+    assert r["raw_best"] in runs and all(runs[n]["tokens_per_s"] <= runs[r["raw_best"]]["tokens_per_s"]
+                                         for n in runs if n.startswith("raw"))
+    assert r["ours_over_raw_best"] == pytest.approx(runs["ours"]["tokens_per_s"] / runs[r["raw_best"]]["tokens_per_s"])
+    assert runs["ours"]["tokens"] > 0
+
+
 @pytest.mark.parametrize("script, check", [
+    ("bench_engines.py", check_engines),
     ("bench_generation.py", check_generation),
     ("bench_round.py", check_round),
     ("bench_e2e.py", check_e2e),
@@ -67,3 +76,26 @@ def test_benchmark_smoke(tmp_path, script, check):
                           env={**os.environ, "AIL_BENCH_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     check(json.loads(out.read_text()))
+
+
+def test_replicate_smoke_resumes_and_summarizes(tmp_path):
+    out = tmp_path / "replicate"
+    cmd = [sys.executable, "benchmarks/replicate.py", "--smoke", "--output", str(out)]
+    first = subprocess.run(cmd + ["--conditions", "base", "passive"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    done = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
+    assert set(done) == {"base-seed0.json", "passive-seed0.json"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)  # an interrupted run resumes
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json") if p.name in done} == done
+    summary = json.loads((out / "replicate.json").read_text())
+    conditions = summary["conditions"]
+    assert set(conditions) == {"base", "passive", "length_up", "length_down", "mtld_up", "mtld_up_k8",
+                               "low_toxicity"}
+    for row in conditions.values():
+        assert set(row) >= {"tokens", "mtld", "fog", "capped", "toxicity"}
+        for attr in ("tokens", "mtld"):
+            base = conditions["base"][attr]["mean"]
+            assert row["vs_base"][attr] == pytest.approx((row[attr]["mean"] - base) / abs(base) * 100)
+    assert (out / "replicate.png").stat().st_size > 0 and "| condition |" in (out / "replicate.md").read_text()
