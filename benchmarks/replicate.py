@@ -185,6 +185,14 @@ def summarize(runs: list[dict], sizes: Sizes) -> dict:
                                     "sd": float(np.std([r[a] for r in rows], ddof=1)) if len(rows) > 1 else 0.0}
                                 for a in ATTRIBUTES}
             table[cond.name]["seeds"] = len(rows)
+            rounds = [st for r in rows for st in r["rounds"]]
+            gains = [v for st in rounds for k, v in st.items() if k.endswith("/selection_gain")]
+            means = [v for st in rounds for k, v in st.items() if k.endswith("/candidates_mean")]
+            if rounds:  # what selection did during training: winners' gain over all candidates, cut-off winners
+                table[cond.name]["training"] = {
+                    "selection_gain": float(np.mean(gains)), "candidates_mean": float(np.mean(means)),
+                    "truncated_winners": float(np.mean([st["ai/truncated_winners_fraction"] for st in rounds])),
+                    "winner_tokens": float(np.mean([st["ai/winner_tokens_mean"] for st in rounds]))}
     for row in table.values():
         for ref in ("base", "passive"):
             if ref in table:
@@ -211,6 +219,13 @@ def markdown(summary: dict) -> str:
                 cell = f"**{cell}**"
             cells.append(cell)
         lines.append(f"| {name} (n={row['seeds']}) | " + " | ".join(cells) + " |")
+    lines += ["", "| condition | reward's selection gain (winners − candidates, per round) | candidates' mean | "
+              "winner tokens | cut-off winners |", "|---|---|---|---|---|"]
+    for name, row in summary["conditions"].items():
+        if "training" in row:
+            t = row["training"]
+            lines.append(f"| {name} | {t['selection_gain']:+.3g} | {t['candidates_mean']:.3g} | "
+                         f"{t['winner_tokens']:.0f} | {t['truncated_winners']:.0%} |")
     lines += ["", "Mean ± sd over seeds; in brackets, % change of the mean against base and against passive. "
               "Bold: the attribute the condition targets. Paper's headline active-inheritance changes: "
               + ", ".join(f"{labels[k]} {v}" for k, v in summary["paper"].items()) + "."]
