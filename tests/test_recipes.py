@@ -58,7 +58,7 @@ def test_main_job_command_runs_as_documented(tmp_path):
     summary = json.loads((out / "active_inheritance.json").read_text())
     assert summary["base_model"].endswith("smollm2-135m-instruct-fp32")
     held_out = summary["held_out"]
-    assert held_out["held_out_prompts"] == 32 and {"mtld", "tokens", "capped"} <= set(held_out["before"])
+    assert held_out["held_out_prompts"] == 24 and {"mtld", "tokens", "capped"} <= set(held_out["before"])
     assert all(r["ai/mtld/selection_gain"] > 0 for r in summary["rounds"])  # selection picked more diverse answers
 
 
