@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", default=None, help="Results folder (default benchmarks/results/replicate).")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--conditions", nargs="+", default=None, choices=[c.name for c in CONDITIONS])
+    parser.add_argument("--summary-only", action="store_true", help="Summarize the finished runs; run nothing.")
     args = parser.parse_args(argv)
     quiet()
     sizes = SMOKE if args.smoke else Sizes()
@@ -269,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
     (out / "runs").mkdir(parents=True, exist_ok=True)
     sets = prompt_sets(sizes)
     conditions = [c for c in CONDITIONS if not args.conditions or c.name in args.conditions]
-    for seed in sizes.seeds:
+    for seed in [] if args.summary_only else sizes.seeds:
         for cond in conditions:
             path = out / "runs" / f"{cond.name}-seed{seed}.json"
             if path.exists():
