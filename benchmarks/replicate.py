@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> dict:
             path.write_text(json.dumps(result, indent=2))
             print(f"{cond.name} seed {seed}: " + ", ".join(f"{a} {result[a]:.3g}" for a in ATTRIBUTES)
                   + f" (train {result['train_seconds']:.0f} s, eval {result['eval_seconds']:.0f} s)", flush=True)
-    runs = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    runs = [r for p in sorted((out / "runs").glob("*.json")) for r in [json.loads(p.read_text())]
+            if r["seed"] in sizes.seeds]
     summary = summarize(runs, sizes)
     (out / "replicate.json").write_text(json.dumps(summary, indent=2))
     (out / "replicate.md").write_text(markdown(summary) + "\n")
