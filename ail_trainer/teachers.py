@@ -135,7 +135,8 @@ def load_teacher_model(teacher: Teacher, model_init_kwargs: dict | None, trust_r
 
 
 def place(model: torch.nn.Module, device: torch.device) -> None:
-    """Move a (non-sharded) teacher to `device` when it is not there already."""
+    """Move a frozen extra model (teacher, reward model) to `device` when it is not there already; ZeRO-3 shards stay
+    put."""
     param = next(model.parameters(), None)
     if param is not None and param.device != device and not hasattr(param, "ds_id"):
         model.to(device)

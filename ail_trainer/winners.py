@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from datasets.utils import logging as datasets_logging
 
 from . import compat
 from .data import as_completion
@@ -22,13 +21,7 @@ def tokenize_winners(trainer: Any, rows: list[dict], round_id: int) -> dict[int,
         data = trainer.prompt_data
         rows = [{"prompt": data.prompts[0], "completion": as_completion("", data.conversational), "_ai_prompt_idx": -1,
                  "_ai_text": "", "_ai_truncated": False}]
-    bars = datasets_logging.is_progress_bar_enabled()
-    datasets_logging.disable_progress_bar()  # no progress bar per round
-    try:
-        prepared = compat.prepare_sft_dataset(trainer, Dataset.from_list(rows), f"round {round_id} winners")
-    finally:
-        if bars:
-            datasets_logging.enable_progress_bar()
+    prepared = compat.prepare_sft_dataset(trainer, Dataset.from_list(rows), f"round {round_id} winners")
     winners: dict[int, list[dict]] = defaultdict(list)
     if not placeholder:
         no_eos = trainer.args.truncated_winners == "no_eos"

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
+from ..teachers import place
 from .base import completion_texts
 
 
@@ -76,7 +77,7 @@ class RewardModel:
                  **kwargs: Any) -> list[float]:
         texts = self.texts(prompts, completions)
         device = self.device or next(self.model.parameters()).device
-        self._place(device)
+        place(self.model, device)
         scores: list[float] = []
         try:
             for start in range(0, len(texts), self.batch_size):
@@ -87,13 +88,8 @@ class RewardModel:
                 scores += logits[:, 0].float().tolist()
         finally:
             if self.offload:
-                self._place(torch.device("cpu"))
+                place(self.model, torch.device("cpu"))
         return scores
-
-    def _place(self, device: torch.device) -> None:
-        param = next(self.model.parameters(), None)
-        if param is not None and param.device != device and not hasattr(param, "ds_id"):  # ZeRO-3 shards stay put
-            self.model.to(device)
 
     def __repr__(self) -> str:
         return f"RewardModel({self.model.config._name_or_path!r})"

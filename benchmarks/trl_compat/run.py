@@ -23,7 +23,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FILES = ["tests/test_sft_trainer.py", "tests/testing_utils.py", "tests/conftest.py", "tests/__init__.py",
-         "scripts/generate_zen_dataset.py"]
+         "scripts/generate_zen_dataset.py", "scripts/generate_harmony_dataset.py", "scripts/generate_toolcall_dataset.py",
+         "tests/data/template.jinja"]
+OPTIONAL = ("_dataset.py", ".jinja")  # absent in some checkouts
 
 
 def copy_from(repo: Path, work: Path, rev: str) -> str:
@@ -36,8 +38,10 @@ def copy_from(repo: Path, work: Path, rev: str) -> str:
         shown = subprocess.run(git + ["show", f"{commit}:{name}"], capture_output=True)
         if shown.returncode == 0:
             target.write_bytes(shown.stdout)
-        elif name.endswith(("__init__.py", "conftest.py")):  # optional in older checkouts
+        elif name.endswith(("__init__.py", "conftest.py")):
             target.write_text("")
+        elif name.endswith(OPTIONAL):
+            target.unlink(missing_ok=True)
         else:
             raise FileNotFoundError(f"{name} is not in the TRL checkout at {repo}")
     return commit

@@ -29,10 +29,21 @@ FAMILIES = {
     "tiny-MistralForCausalLM-0.1": ("MistralConfig", None, ("<s>", "</s>", "</s>")),
     "tiny-GPTNeoXForCausalLM": ("GPTNeoXConfig", None, (None, "<|endoftext|>", "<|endoftext|>")),
     "tiny-Phi3ForCausalLM": ("Phi3Config", "phi3.jinja", ("<s>", "<|end|>", "<|endoftext|>")),
+    "tiny-Qwen3MoeForCausalLM": ("Qwen3MoeConfig", "qwen3.jinja", CHATML),
+    "tiny-Cohere2ForCausalLM": ("Cohere2Config", "cohere2.jinja", ("<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>", "<PAD>")),
+    "tiny-Glm4MoeForCausalLM": ("Glm4MoeConfig", "glm4moe.jinja", ("[gMASK]", "<|endoftext|>", "<|endoftext|>")),
+    "tiny-GptOssForCausalLM": ("GptOssConfig", "gptoss.jinja", ("<|startoftext|>", "<|return|>", "<|endoftext|>")),
+    "Qwen3-4B": ("Qwen3Config", "qwen3.jinja", CHATML),
 }
+# small MoE sizes, set where a config class has the field
+MOE = {"moe_intermediate_size": 16, "num_experts": 4, "num_local_experts": 4, "n_routed_experts": 4,
+       "num_experts_per_tok": 2, "first_k_dense_replace": 1, "n_group": 1, "topk_group": 1, "head_dim": 8}
 EXTRA_TOKENS = ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|start_header_id|>", "<|end_header_id|>",
                 "<|eot_id|>", "<|begin_of_text|>", "<|finetune_right_pad_id|>", "<s>", "</s>", "<|user|>",
-                "<|assistant|>", "<|system|>", "<|end|>", "<think>", "</think>", "<tool_call>", "</tool_call>"]
+                "<|assistant|>", "<|system|>", "<|end|>", "<think>", "</think>", "<tool_call>", "</tool_call>",
+                "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>", "<|START_OF_TURN_TOKEN|>", "<|USER_TOKEN|>", "<|CHATBOT_TOKEN|>",
+                "<|SYSTEM_TOKEN|>", "<PAD>", "[gMASK]", "<sop>", "<|user|>", "<|observation|>", "<|startoftext|>",
+                "<|return|>", "<|start|>", "<|message|>", "<|channel|>", "<|call|>", "<|constrain|>"]
 
 
 def tokenizer_for(template: str | None, special: tuple):
@@ -48,10 +59,12 @@ def tokenizer_for(template: str | None, special: tuple):
 def build_model(name: str, folder: Path) -> None:
     config_cls, template, special = FAMILIES[name]
     tok = tokenizer_for(template, special)
-    config = getattr(transformers, config_cls)(
+    cls = getattr(transformers, config_cls)
+    fields = cls().to_dict()
+    config = cls(
         vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
         num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **{k: v for k, v in MOE.items() if k in fields})
     torch.manual_seed(0)
     model = transformers.AutoModelForCausalLM.from_config(config)
     model.generation_config.eos_token_id = tok.eos_token_id
@@ -82,7 +95,7 @@ def test_datasets(scripts: Path, out: Path) -> list[str]:
     from datasets import DatasetDict
 
     built = []
-    for name in ("zen", "harmony", "toolcall"):
+    for name in ("zen", "harmony", "toolcall"):  # whichever generators the checkout has
         generator = scripts / f"generate_{name}_dataset.py"
         if not generator.exists():
             continue
@@ -100,7 +113,7 @@ def test_datasets(scripts: Path, out: Path) -> list[str]:
 
 
 def hub_ids(test_file: Path) -> list[str]:
-    return sorted(set(re.findall(r"trl-internal-testing/[A-Za-z0-9_.-]+", test_file.read_text())))
+    return sorted(set(re.findall(r"(?:trl-internal-testing|Qwen)/[A-Za-z0-9_.-]+", test_file.read_text())))
 
 
 if __name__ == "__main__":
