@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from datasets import Dataset, IterableDataset
 from trl.data_utils import is_conversational, maybe_convert_to_chatml
 
 RESERVED = ("prompt", "completion", "messages", "conversations")
+TEMPLATE_COLUMNS = ("tools", "chat_template_kwargs")  # per-row chat-template arguments, as SFTTrainer reads them
 
 
 @dataclass
@@ -37,6 +39,22 @@ class PromptData:
             self.precomputed += other.precomputed or [[] for _ in range(len(other))]
         for key, values in other.columns.items():
             self.columns[key] += values
+
+    def template_kwargs(self, idx: int) -> dict[str, Any]:
+        """Row `idx`'s chat-template arguments, as SFTTrainer applies them: its `chat_template_kwargs` and `tools`."""
+        kwargs = dict(self.columns["chat_template_kwargs"][idx] or {}) if "chat_template_kwargs" in self.columns else {}
+        tools = self.columns["tools"][idx] if "tools" in self.columns else None
+        if tools is not None:
+            kwargs["tools"] = json.loads(tools) if isinstance(tools, str) else tools
+        return kwargs
+
+    def template_columns(self, idx: int) -> dict[str, Any]:
+        """Row `idx`'s template columns as they are, for SFT rows that SFTTrainer's preparation renders."""
+        return {c: self.columns[c][idx] for c in TEMPLATE_COLUMNS if c in self.columns}
+
+    @property
+    def has_template_kwargs(self) -> bool:
+        return any(c in self.columns for c in TEMPLATE_COLUMNS)
 
     def to_dataset(self) -> Dataset:
         data = {"prompt": self.prompts, **self.columns}

@@ -21,14 +21,21 @@ class Generated:
 
 
 def render_prompts(prompts: list[Any], tokenizer: PreTrainedTokenizerBase, conversational: bool,
-                   chat_template_kwargs: dict | None = None) -> list[list[int]]:
-    """Tokenize prompts as SFT training does: chat template with a generation prompt, or the raw string."""
+                   chat_template_kwargs: dict | None = None,
+                   row_kwargs: list[dict[str, Any]] | None = None) -> list[list[int]]:
+    """Tokenize prompts as SFT training does: chat template with a generation prompt, or the raw string.
+
+    `row_kwargs` holds each prompt's own chat-template arguments (a dataset's `tools` / `chat_template_kwargs`)."""
     if conversational:
         if tokenizer.chat_template is None:
             raise ValueError(
                 f"The prompts are conversational but the tokenizer {tokenizer.name_or_path!r} has no chat template; "
                 "set `tokenizer.chat_template` or use plain-string prompts."
             )
+        if row_kwargs is not None and any(row_kwargs):
+            return [list(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                                       **{**(chat_template_kwargs or {}), **kw})["input_ids"])
+                    for p, kw in zip(prompts, row_kwargs)]
         out = tokenizer.apply_chat_template(
             prompts, add_generation_prompt=True, tokenize=True, return_dict=True, **(chat_template_kwargs or {})
         )

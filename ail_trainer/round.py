@@ -120,11 +120,13 @@ def choose(cands: list[Candidate], scores: np.ndarray, selection: Selection) -> 
     return select(combined, feasible, selection.top_n, selection.min_score, eligible)
 
 
-def winner_rows(records: Sequence[RoundRecord], prompt_idx: set[int], conversational: bool) -> list[dict]:
-    """SFT rows (prompt, completion) for the winners of the given prompts, tagged with their prompt index."""
+def winner_rows(records: Sequence[RoundRecord], prompt_idx: set[int], data: PromptData) -> list[dict]:
+    """SFT rows (prompt, completion, and the prompt's chat-template columns) for the winners of the given prompts,
+    tagged with their prompt index."""
     return [
-        {"prompt": rec.prompt, "completion": as_completion(c.text, conversational), "_ai_prompt_idx": rec.prompt_idx,
-         "_ai_text": c.text, "_ai_truncated": not c.finished}
+        {"prompt": rec.prompt, "completion": as_completion(c.text, data.conversational),
+         **data.template_columns(rec.prompt_idx), "_ai_prompt_idx": rec.prompt_idx, "_ai_text": c.text,
+         "_ai_truncated": not c.finished}
         for rec in records if rec.prompt_idx in prompt_idx for c in rec.winning()
     ]
 

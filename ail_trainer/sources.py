@@ -64,16 +64,28 @@ class ModelSource:
     share_prefill: bool = True
     synced_gpus: bool = False
     show_progress: bool = True
+    template_kwargs: Callable[[int], dict] | None = None  # a prompt's own chat-template arguments
     generates: bool = True
 
     def candidates(self, round_id: int, prompt_idx: list[int], prompts: list[Any]) -> list[list[Candidate]]:
-        ids = truncate_prompts(render_prompts(prompts, self.tokenizer, self.conversational), self.max_prompt_length,
-                               self.name)
+        ids = truncate_prompts(render_prompts(prompts, self.tokenizer, self.conversational,
+                                              row_kwargs=row_kwargs(self.template_kwargs, prompt_idx)),
+                               self.max_prompt_length, self.name)
         with self.model() as model:
             config = build_generation_config(self.sampling, model, self.tokenizer)
-            generated = generate(model, self.tokenizer, ids, self.num_candidates, config, self.batch_size,
-                                 synced_gpus=self.synced_gpus, desc=f"Round {round_id}: {self.name}",
-                                 show_progress=self.show_progress, share_prefill=self.share_prefill)
+            try:
+                generated = generate(model, self.tokenizer, ids, self.num_candidates, config, self.batch_size,
+                                     synced_gpus=self.synced_gpus, desc=f"Round {round_id}: {self.name}",
+                                     show_progress=self.show_progress, share_prefill=self.share_prefill)
+            except RuntimeError as err:
+                if "probability tensor contains" not in str(err):
+                    raise
+                raise RuntimeError(
+                    f"Round {round_id}: '{self.name}' cannot sample: its next-token probabilities contain inf or NaN. "
+                    "The weights have diverged or overflow their dtype (float16 on CPU overflows easily). Lower "
+                    "`learning_rate`, or load the model in float32 or bfloat16 (`model_init_kwargs={'dtype': ...}`); "
+                    "checkpoints saved before this round are intact."
+                ) from err
         out = []
         for samples in generated:
             row = []
@@ -117,12 +129,14 @@ class VLLMSource:
     conversational: bool
     max_prompt_length: int | None = None
     name: str = "policy"
+    template_kwargs: Callable[[int], dict] | None = None
     generates: bool = True
     synced_round: int | None = None
 
     def candidates(self, round_id: int, prompt_idx: list[int], prompts: list[Any]) -> list[list[Candidate]]:
-        ids = truncate_prompts(render_prompts(prompts, self.tokenizer, self.conversational), self.max_prompt_length,
-                               self.name)
+        ids = truncate_prompts(render_prompts(prompts, self.tokenizer, self.conversational,
+                                              row_kwargs=row_kwargs(self.template_kwargs, prompt_idx)),
+                               self.max_prompt_length, self.name)
         if self.synced_round != round_id:
             self.engine.sync_weights()
             self.synced_round = round_id
@@ -263,6 +277,10 @@ def preflight_endpoint(endpoint: Endpoint, conversational: bool) -> bool:
     return len(samples) >= 2
 
 
+def row_kwargs(template_kwargs: Callable[[int], dict] | None, prompt_idx: list[int]) -> list[dict] | None:
+    return [template_kwargs(i) for i in prompt_idx] if template_kwargs is not None else None
+
+
 def precomputed_source(column: list[list[str]], encode: Encode) -> TextSource:
     return TextSource("precomputed", lambda i: column[i], encode)
 
@@ -276,12 +294,14 @@ def build_sources(trainer: Any) -> list[CandidateSource]:
     a, acc, data = trainer.args, trainer.accelerator, trainer.prompt_data
     common = dict(sampling=SamplingSettings.from_config(a), encode=trainer.encode, conversational=data.conversational,
                   max_prompt_length=a.max_prompt_length, batch_size=a.generation_batch_size,
-                  share_prefill=a.share_prefill, show_progress=acc.is_local_main_process)
+                  share_prefill=a.share_prefill, show_progress=acc.is_local_main_process,
+                  template_kwargs=data.template_kwargs if data.has_template_kwargs else None)
     sources: list[CandidateSource] = []
     if a.teacher_mode == "add" and a.use_vllm:
         tok = trainer.tokenizer_for_text
         sources.append(VLLMSource(vllm_engine(trainer), tok, a.num_candidates, set(eos_ids(trainer.model, tok)),
-                                  data.conversational, a.max_prompt_length))
+                                  data.conversational, a.max_prompt_length,
+                                  template_kwargs=common["template_kwargs"]))
     elif a.teacher_mode == "add":
         sources.append(ModelSource(
             "policy", lambda: policy_for_generation(trainer), trainer.tokenizer_for_text, a.num_candidates,

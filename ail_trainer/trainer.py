@@ -231,7 +231,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
             records = result.records
             if self.args.save_candidate_records and self.accelerator.is_main_process:
                 write_round(self.args.output_dir, round_id, records)
-        rows = winner_rows(records, set(self.schedule.rank_prompts(epoch, r)), self.prompt_data.conversational)
+        rows = winner_rows(records, set(self.schedule.rank_prompts(epoch, r)), self.prompt_data)
         self._winners = tokenize_winners(self, rows, round_id)
         self._log_round(round_id, records, result)
         self._round_key = (epoch, r)

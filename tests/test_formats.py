@@ -137,3 +137,40 @@ def test_packed_winner_batch_has_the_unpacked_loss(tiny, make_args, flag):
     (packed_sum, n_packed), (unpacked_sum, n_unpacked) = loss_of(model, packed), loss_of(model, unpacked)
     assert n_packed == n_unpacked
     assert packed_sum.item() / n_packed == pytest.approx(unpacked_sum.item() / n_unpacked, rel=1e-4)
+
+
+def test_per_row_chat_template_kwargs_reach_generation_and_winners(tiny, make_args, tmp_path, monkeypatch):
+    """A `chat_template_kwargs` column is applied per row, as SFTTrainer applies it: to the prompt each source
+    generates from and to the winner rows the SFT step trains on."""
+    import copy
+
+    import ail_trainer.sources as sources
+
+    model, tok = tiny
+    tok = copy.deepcopy(tok)
+    tok.chat_template = ("{% for m in messages %}{{ (m['role'] | upper if shout else m['role']) + ': ' + m['content'] "
+                         "+ '\n' }}{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT: ' if shout else "
+                         "'assistant: ' }}{% endif %}")
+    rows = prompt_dataset("train").select(range(4)).to_list()
+    data = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}],
+                               "chat_template_kwargs": {"shout": i % 2 == 1}} for i, r in enumerate(rows)])
+    rendered = []
+    real = sources.render_prompts
+
+    def spy(prompts, *args, **kwargs):
+        out = real(prompts, *args, **kwargs)
+        rendered.extend(zip([tok.decode(ids) for ids in out], prompts))
+        return out
+
+    monkeypatch.setattr(sources, "render_prompts", spy)
+    args = make_args(max_steps=1)
+    trainer = ActiveInheritanceTrainer(model, args, train_dataset=data, processing_class=tok, reward_funcs=[count_e])
+    trainer.train()
+    assert len(rendered) == 4
+    for text, prompt in rendered:
+        shout = any(prompt == [{"role": "user", "content": r["prompt"]}] for i, r in enumerate(rows) if i % 2)
+        assert text.startswith("USER: ") == shout and text.endswith("ASSISTANT: " if shout else "assistant: ")
+    for idx, (winner,) in trainer._winners.items():
+        expected = tok.apply_chat_template(data[idx]["prompt"], add_generation_prompt=True, tokenize=True,
+                                           return_dict=True, shout=idx % 2 == 1)["input_ids"]
+        assert winner["input_ids"][: len(expected)] == list(expected)

@@ -95,7 +95,7 @@ def test_constraints_min_score_and_top_n(data):
     assert records[0].winners == [0, 1]  # "eeeee" breaks the constraint; "" scores below min_score
     assert [c.feasible for c in records[0].candidates] == [True, True, False, True]
     assert records[1].winners == [] and records[1].dropped and records[1].winner is None
-    rows = winner_rows(records, {0, 1}, conversational=False)
+    rows = winner_rows(records, {0, 1}, data)
     assert [(r["_ai_prompt_idx"], r["completion"]) for r in rows] == [(0, "eee"), (0, "e")]
     stats = round_stats(0, records, ["count_e", "short"])
     assert stats["ai/dropped_fraction"] == 0.5

@@ -356,3 +356,15 @@ def test_rounds_keep_activation_checkpointing_settings_and_log_quietly(tiny, mak
     assert len(calls) >= 3 and all(c == expected for c in calls), calls
     assert not [str(w.message) for w in caught if "checkpointing" in str(w.message)]
     assert "Tokenizing" not in capsys.readouterr().err  # no datasets progress bar per round's winners
+
+
+def test_diverged_policy_fails_with_a_clear_error(tiny, make_args):
+    import copy
+
+    model, tok = tiny
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        next(p for n, p in model.named_parameters() if "embed" in n).fill_(float("nan"))
+    trainer = make_trainer((model, tok), make_args, max_steps=1)
+    with pytest.raises(RuntimeError, match=r"Round 0: 'policy' cannot sample: .* inf or NaN.*Lower `learning_rate`"):
+        trainer.train()

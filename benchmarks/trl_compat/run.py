@@ -1,7 +1,8 @@
 """Drop-in check: TRL's own `tests/test_sft_trainer.py`, run under `SFTTrainer` and again with the class swapped for
 `ActiveInheritanceTrainer` (plus `reward_funcs=["length"]`), offline.
 
-    python benchmarks/trl_compat/run.py --trl-repo /path/to/huggingface/trl [-k EXPR]
+    pip install -c constraints.txt peft parameterized pytest-datadir   # what TRL's test file imports
+    python benchmarks/trl_compat/run.py --trl-repo /path/to/huggingface/trl --rev <commit> [-k EXPR]
 
 The test file, its helpers and TRL's zen-dataset generator are read from the given TRL checkout (a work tree or a
 bare clone) into a temporary folder, never into this repository. Hub models resolve to tiny local stand-ins of the
@@ -23,8 +24,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 FILES = ["tests/test_sft_trainer.py", "tests/testing_utils.py", "tests/conftest.py", "tests/__init__.py",
-         "scripts/generate_zen_dataset.py", "scripts/generate_harmony_dataset.py", "scripts/generate_toolcall_dataset.py",
-         "tests/data/template.jinja"]
+         "scripts/generate_zen_dataset.py", "scripts/generate_harmony_dataset.py",
+         "scripts/generate_toolcall_dataset.py", "tests/data/template.jinja"]
 OPTIONAL = ("_dataset.py", ".jinja")  # absent in some checkouts
 
 

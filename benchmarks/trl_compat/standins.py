@@ -41,9 +41,9 @@ MOE = {"moe_intermediate_size": 16, "num_experts": 4, "num_local_experts": 4, "n
 EXTRA_TOKENS = ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|start_header_id|>", "<|end_header_id|>",
                 "<|eot_id|>", "<|begin_of_text|>", "<|finetune_right_pad_id|>", "<s>", "</s>", "<|user|>",
                 "<|assistant|>", "<|system|>", "<|end|>", "<think>", "</think>", "<tool_call>", "</tool_call>",
-                "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>", "<|START_OF_TURN_TOKEN|>", "<|USER_TOKEN|>", "<|CHATBOT_TOKEN|>",
-                "<|SYSTEM_TOKEN|>", "<PAD>", "[gMASK]", "<sop>", "<|user|>", "<|observation|>", "<|startoftext|>",
-                "<|return|>", "<|start|>", "<|message|>", "<|channel|>", "<|call|>", "<|constrain|>"]
+                "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>", "<|START_OF_TURN_TOKEN|>", "<|USER_TOKEN|>",
+                "<|CHATBOT_TOKEN|>", "<|SYSTEM_TOKEN|>", "<PAD>", "[gMASK]", "<sop>", "<|observation|>",
+                "<|startoftext|>", "<|return|>", "<|start|>", "<|message|>", "<|channel|>", "<|call|>", "<|constrain|>"]
 
 
 def tokenizer_for(template: str | None, special: tuple):
