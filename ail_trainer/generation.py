@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +87,29 @@ def _generate_shared_prefill(model: Any, input_ids: torch.Tensor, attention: tor
     )
 
 
+def is_prompt_learning(model: Any) -> bool:
+    """A PEFT prompt-learning model (prefix or prompt tuning): its virtual tokens live in the cache, so the prompt
+    cannot be prefilled outside `generate`."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(getattr(config, "is_prompt_learning", False))
+
+
+@contextmanager
+def router_logits_off(model: Any) -> Iterator[None]:
+    """MoE models trained with their auxiliary loss (`output_router_logits=True`, as SFTTrainer sets it) compute
+    that loss in every forward, over the whole attention mask; a cached decoding step feeds fewer tokens than the mask
+    covers, so the loss fails. Sampling needs no router logits: they are off while generating, then restored."""
+    configs = [c for c in {id(c): c for c in (model.config, model.config.get_text_config())}.values()
+               if getattr(c, "output_router_logits", False)]
+    for c in configs:
+        c.output_router_logits = False
+    try:
+        yield
+    finally:
+        for c in configs:
+            c.output_router_logits = True
+
+
 @torch.no_grad()
 def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[list[int]], num_return: int,
              generation_config: GenerationConfig, batch_size: int, synced_gpus: bool = False,
@@ -94,43 +119,52 @@ def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[li
     `batch_size` counts prompts per `generate` call; with `share_prefill`, each prompt is encoded once for all
     of its samples.
     """
-    device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    stop = set(eos_ids(model, tokenizer))
+    share_prefill = share_prefill and not is_prompt_learning(model)
     # Similar lengths share a batch, so little of each batch is padding.
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]), reverse=True)
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
     results: list[list[Generated] | None] = [None] * len(prompt_ids)
     was_training = model.training
     model.eval()
     try:
-        for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=not show_progress, leave=False):
-            idx = order[start : start + batch_size]
-            width = max(len(prompt_ids[i]) for i in idx)
-            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            attention = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                ids = prompt_ids[i]
-                input_ids[row, width - len(ids) :] = torch.tensor(ids)
-                attention[row, width - len(ids) :] = 1
-            if share_prefill and num_return > 1 and width > 1:
-                out = _generate_shared_prefill(model, input_ids.to(device), attention.to(device), num_return,
-                                               generation_config, synced_gpus)
-            else:
-                out = model.generate(
-                    input_ids=input_ids.to(device), attention_mask=attention.to(device),
-                    generation_config=generation_config, num_return_sequences=num_return, synced_gpus=synced_gpus,
-                )
-            completions = out[:, width:].tolist()
-            for row, i in enumerate(idx):
-                samples = []
-                for seq in completions[row * num_return : (row + 1) * num_return]:
-                    cut = next((t for t, tok in enumerate(seq) if tok in stop), None)
-                    ids = seq if cut is None else seq[:cut]
-                    samples.append(Generated(tokenizer.decode(ids, skip_special_tokens=True), ids, cut is not None))
-                results[i] = samples
+        with router_logits_off(model):
+            for idx in tqdm(batches, desc=desc, disable=not show_progress, leave=False):
+                samples = _generate_batch(model, [prompt_ids[i] for i in idx], pad, num_return, generation_config,
+                                          synced_gpus, share_prefill)
+                for i, prompt_samples in zip(idx, samples):
+                    results[i] = prompt_samples
     finally:
         model.train(was_training)
-    return results  # type: ignore[return-value]
+    stop = set(eos_ids(model, tokenizer))
+    return [[Generated(tokenizer.decode(ids, skip_special_tokens=True), ids, finished)
+             for ids, finished in (_cut(seq, stop) for seq in row)] for row in results]  # type: ignore[union-attr]
+
+
+def _cut(seq: list[int], stop: set[int]) -> tuple[list[int], bool]:
+    """A sampled sequence up to its first stop token, and whether it had one."""
+    cut = next((t for t, tok in enumerate(seq) if tok in stop), None)
+    return (seq, False) if cut is None else (seq[:cut], True)
+
+
+def _generate_batch(model: Any, prompts: list[list[int]], pad: int, num_return: int, config: GenerationConfig,
+                    synced_gpus: bool, share_prefill: bool) -> list[list[list[int]]]:
+    """One `generate` call on left-padded prompts; the raw sampled ids, `num_return` lists per prompt."""
+    device = next(model.parameters()).device
+    width = max(map(len, prompts))
+    input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, ids in enumerate(prompts):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids)
+        attention[row, width - len(ids) :] = 1
+    input_ids, attention = input_ids.to(device), attention.to(device)
+    if share_prefill and num_return > 1 and width > 1:
+        out = _generate_shared_prefill(model, input_ids, attention, num_return, config, synced_gpus)
+    else:
+        out = model.generate(input_ids=input_ids, attention_mask=attention, generation_config=config,
+                             num_return_sequences=num_return, synced_gpus=synced_gpus)
+    completions = out[:, width:].tolist()
+    return [completions[row * num_return : (row + 1) * num_return] for row in range(len(prompts))]
 
 
 @dataclass
