@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,14 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedTokenizerBase
+from transformers.generation import (
+    LogitsProcessorList,
+    MinPLogitsWarper,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +122,13 @@ def router_logits_off(model: Any) -> Iterator[None]:
 @torch.no_grad()
 def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[list[int]], num_return: int,
              generation_config: GenerationConfig, batch_size: int, synced_gpus: bool = False,
-             desc: str = "Generating", show_progress: bool = True, share_prefill: bool = True) -> list[list[Generated]]:
+             desc: str = "Generating", show_progress: bool = True, share_prefill: bool = True,
+             compact: bool = True) -> list[list[Generated]]:
     """Sample `num_return` completions for each prompt; returns one list per prompt, in input order.
 
-    `batch_size` counts prompts per `generate` call; with `share_prefill`, each prompt is encoded once for all
-    of its samples.
+    `batch_size` counts prompts per batch; with `share_prefill`, each prompt is encoded once for all of its samples;
+    with `compact` (and a config it implements), finished samples leave the batch (`sample_compacting`), else
+    `model.generate` samples.
     """
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     share_prefill = share_prefill and not is_prompt_learning(model)
@@ -131,7 +142,7 @@ def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[li
         with router_logits_off(model):
             for idx in tqdm(batches, desc=desc, disable=not show_progress, leave=False):
                 samples = _generate_batch(model, [prompt_ids[i] for i in idx], pad, num_return, generation_config,
-                                          synced_gpus, share_prefill)
+                                          synced_gpus, share_prefill, compact)
                 for i, prompt_samples in zip(idx, samples):
                     results[i] = prompt_samples
     finally:
@@ -148,8 +159,8 @@ def _cut(seq: list[int], stop: set[int]) -> tuple[list[int], bool]:
 
 
 def _generate_batch(model: Any, prompts: list[list[int]], pad: int, num_return: int, config: GenerationConfig,
-                    synced_gpus: bool, share_prefill: bool) -> list[list[list[int]]]:
-    """One `generate` call on left-padded prompts; the raw sampled ids, `num_return` lists per prompt."""
+                    synced_gpus: bool, share_prefill: bool, compact: bool) -> list[list[list[int]]]:
+    """Sample from left-padded prompts; the raw sampled ids, `num_return` lists per prompt."""
     device = next(model.parameters()).device
     width = max(map(len, prompts))
     input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
@@ -158,13 +169,109 @@ def _generate_batch(model: Any, prompts: list[list[int]], pad: int, num_return: 
         input_ids[row, width - len(ids) :] = torch.tensor(ids)
         attention[row, width - len(ids) :] = 1
     input_ids, attention = input_ids.to(device), attention.to(device)
-    if share_prefill and num_return > 1 and width > 1:
-        out = _generate_shared_prefill(model, input_ids, attention, num_return, config, synced_gpus)
+    # Under synced_gpus every rank must run the same number of forwards, which `generate` arranges.
+    sampling = resolved_sampling(config, model) if compact and share_prefill and not synced_gpus else None
+    if sampling is not None and width > 1:
+        completions = sample_compacting(model, input_ids, attention, num_return, config, sampling)
     else:
-        out = model.generate(input_ids=input_ids, attention_mask=attention, generation_config=config,
-                             num_return_sequences=num_return, synced_gpus=synced_gpus)
-    completions = out[:, width:].tolist()
+        if share_prefill and num_return > 1 and width > 1:
+            out = _generate_shared_prefill(model, input_ids, attention, num_return, config, synced_gpus)
+        else:
+            config = copy.deepcopy(config)
+            config.num_return_sequences = num_return
+            out = model.generate(input_ids=input_ids, attention_mask=attention, generation_config=config,
+                                 synced_gpus=synced_gpus)
+        completions = out[:, width:].tolist()
     return [completions[row * num_return : (row + 1) * num_return] for row in range(len(prompts))]
+
+
+# What the compacting sampler implements. A generation config (the call's, or the model's where the call leaves a
+# field unset, as `generate` merges them) that sets anything else is sampled by `generate` itself.
+SAMPLING_FIELDS = ("do_sample", "temperature", "top_k", "top_p", "min_p", "repetition_penalty")
+COMPACTABLE_FIELDS = {*SAMPLING_FIELDS, "max_new_tokens", "max_length", "eos_token_id", "pad_token_id", "bos_token_id",
+                      "use_cache", "transformers_version", "_from_model_config"}
+
+
+def resolved_sampling(config: GenerationConfig, model: Any) -> dict[str, Any] | None:
+    """The sampling fields `generate` would use for `config` on `model`, or None when the compacting sampler cannot
+    reproduce that call (beams, constraints, extra processors, ...)."""
+    defaults = getattr(model, "generation_config", None) or GenerationConfig()
+    fields = {**defaults.to_diff_dict(), **config.to_diff_dict()}
+    fields = {k: v for k, v in fields.items() if not (k.startswith("output_") and not v)}
+    if config.max_new_tokens is None or not set(fields) <= COMPACTABLE_FIELDS:
+        return None
+    return {f: getattr(config, f) if getattr(config, f) is not None else getattr(defaults, f, None)
+            for f in (*SAMPLING_FIELDS, "eos_token_id")}
+
+
+def _logits_processors(sampling: dict[str, Any]) -> LogitsProcessorList:
+    """transformers' own processors, in the order `generate` applies them; unset fields take `generate`'s defaults."""
+    processors = LogitsProcessorList()
+    if sampling["repetition_penalty"] not in (None, 1.0):
+        processors.append(RepetitionPenaltyLogitsProcessor(sampling["repetition_penalty"]))
+    if sampling["do_sample"]:
+        if sampling["temperature"] not in (None, 1.0):
+            processors.append(TemperatureLogitsWarper(sampling["temperature"]))
+        top_k = 50 if sampling["top_k"] is None else sampling["top_k"]  # `generate`'s default when unset
+        if top_k:
+            processors.append(TopKLogitsWarper(top_k))
+        if sampling["top_p"] not in (None, 1.0):
+            processors.append(TopPLogitsWarper(sampling["top_p"]))
+        if sampling["min_p"] is not None:
+            processors.append(MinPLogitsWarper(sampling["min_p"]))
+    return processors
+
+
+def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tensor, num_return: int,
+                      config: GenerationConfig, sampling: dict[str, Any]) -> list[list[int]]:
+    """Sample `num_return` completions per left-padded prompt, dropping each sample from the batch once it ends.
+
+    `generate` keeps a finished sample in its static batch, computing pad tokens for it until the longest sample
+    ends; with EOS-heavy sampling much of each batch is then idle. Here each prompt (all but its last token) is
+    prefilled once, its KV cache repeated for its samples, and every decoding step runs on the unfinished samples
+    only: a sample that ends is removed from the batch and from the cache. Each step applies transformers' own
+    logits processors and draws as `generate` does, so while no sample has ended the draws are `generate`'s own
+    (tested); afterwards the smaller batch draws from a different stream of the same distribution.
+    """
+    positions = attention.cumsum(-1) - 1
+    positions.masked_fill_(attention == 0, 1)
+    prefill = model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions[:, :-1],
+                    use_cache=True, logits_to_keep=1)
+    cache = prefill.past_key_values
+    cache.batch_repeat_interleave(num_return)
+    seen = input_ids.repeat_interleave(num_return, 0)  # prompt and sampled ids, for repetition_penalty
+    attention = attention.repeat_interleave(num_return, 0)
+    position = positions[:, -1:].repeat_interleave(num_return, 0)
+    token = seen[:, -1:]
+    rows = torch.arange(seen.shape[0], device=seen.device)  # each live sample's index in the output
+    steps: list[tuple[torch.Tensor, torch.Tensor]] = []  # (rows, tokens) per step, read back once at the end
+    eos = sampling["eos_token_id"]
+    stop = torch.tensor([] if eos is None else [eos] if isinstance(eos, int) else list(eos), dtype=torch.long,
+                        device=seen.device)
+    processors = _logits_processors(sampling)
+    for _ in range(config.max_new_tokens):
+        logits = model(input_ids=token, attention_mask=attention, position_ids=position, past_key_values=cache,
+                       use_cache=True).logits[:, -1, :].float()
+        scores = processors(seen, logits)
+        if sampling["do_sample"]:
+            token = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)
+        else:
+            token = scores.argmax(-1, keepdim=True)
+        steps.append((rows, token[:, 0]))
+        live = ~torch.isin(token[:, 0], stop)
+        seen = torch.cat([seen, token], dim=-1)
+        attention = torch.cat([attention, attention.new_ones((attention.shape[0], 1))], dim=-1)
+        position = position + 1
+        if not live.all():
+            if not live.any():
+                break
+            keep = live.nonzero()[:, 0]
+            cache.batch_select_indices(keep)
+            seen, attention, position, token, rows = (t[keep] for t in (seen, attention, position, token, rows))
+    out: list[list[int]] = [[] for _ in range(input_ids.shape[0] * num_return)]
+    for row, tok in zip(torch.cat([r for r, _ in steps]).tolist(), torch.cat([t for _, t in steps]).tolist()):
+        out[row].append(tok)
+    return out
 
 
 @dataclass
@@ -197,6 +304,6 @@ def build_generation_config(settings: SamplingSettings, model: Any,
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
     )
     if settings.do_sample:
-        kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None)
+        kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k)
     kwargs.update(settings.generation_kwargs or {})
     return GenerationConfig(**kwargs)

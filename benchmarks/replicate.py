@@ -32,6 +32,9 @@ from common import RESULTS, machine, quiet
 # The paper's headline magnitudes (best reported active-inheritance changes), shown next to ours.
 PAPER = {"tokens": "+116%", "mtld": "+43%", "toxicity": "-40%"}
 ATTRIBUTES = ("tokens", "mtld", "fog", "capped", "toxicity")
+# top_p 0.9 and temperature 1.0 as the paper; transformers' default top-k (50), which `generate` adds to those two
+# unless told otherwise, stays on, as it was for every run in the table.
+TOP_K = 50
 
 
 @dataclass
@@ -69,8 +72,16 @@ class Sizes:
     batch_size: int = 4
     learning_rate: float = 1e-5
     generation_batch_size: int = 24
+    truncated_winners: str = "no_eos"
     seeds: tuple = (0, 1, 2)
 
+
+# Ablations: one change each against the defaults above, to measure a cause of the gap to the paper. Their runs go to
+# `replicate-<variant>/` and are compared with the main run's base and passive (same seeds, same held-out samples).
+VARIANTS = {
+    "drop": {"truncated_winners": "drop"},  # a candidate cut at the cap cannot win: every winner ends at EOS
+    "epochs4": {"epochs": 4},  # twice the rounds and optimizer steps
+}
 
 SMOKE = Sizes(model="builtin:tiny-chat", train_instructions=4, train_starters=2, eval_instructions=4,
               eval_starters=2, max_completion_length=12, eval_max_completion_length=16, eval_starter_length=12,
@@ -98,7 +109,7 @@ def prompt_sets(sizes: Sizes) -> dict[str, list[list[dict]]]:
 def sample(model, tok, prompts: list, sizes: Sizes, seed: int, max_new_tokens: int) -> list:
     from ail_trainer.generation import SamplingSettings, build_generation_config, generate, render_prompts
 
-    settings = SamplingSettings(max_new_tokens=max_new_tokens, temperature=1.0, top_p=0.9)
+    settings = SamplingSettings(max_new_tokens=max_new_tokens, temperature=1.0, top_p=0.9, top_k=TOP_K)
     config = build_generation_config(settings, model, tok)
     torch.manual_seed(seed)
     out = generate(model, tok, render_prompts(prompts, tok, True), 1, config, sizes.generation_batch_size,
@@ -132,9 +143,11 @@ def train(cond: Condition, sets: dict, sizes: Sizes, seed: int, work: Path):
 
     args = ActiveInheritanceConfig(
         output_dir=str(work), num_candidates=cond.k, max_completion_length=sizes.max_completion_length,
-        temperature=1.0, top_p=0.9, generation_batch_size=sizes.generation_batch_size, generation_steps=None,
+        temperature=1.0, top_p=0.9, top_k=TOP_K, generation_batch_size=sizes.generation_batch_size,
+        generation_steps=None,
         num_train_epochs=sizes.epochs, per_device_train_batch_size=sizes.batch_size,
-        learning_rate=sizes.learning_rate, lr_scheduler_type="constant", seed=seed, bf16=False, use_cpu=True,
+        learning_rate=sizes.learning_rate, lr_scheduler_type="constant", truncated_winners=sizes.truncated_winners,
+        seed=seed, bf16=False, use_cpu=True,
         save_strategy="no", report_to="none", logging_steps=1000, disable_tqdm=True, num_completions_to_print=0,
     )
     trainer = ActiveInheritanceTrainer(model_path(sizes), reward_funcs=cond.rewards, args=args,
@@ -175,9 +188,14 @@ def pct(new: float, old: float) -> float:
     return (new - old) / abs(old) * 100 if old else float("nan")
 
 
-def summarize(runs: list[dict], sizes: Sizes) -> dict:
-    """Mean and sd over seeds; % change of the means against base and against passive."""
+def summarize(runs: list[dict], sizes: Sizes, reference: dict | None = None) -> dict:
+    """Mean and sd over seeds; % change of the means against base and against passive.
+
+    `reference` (an ablation's main summary) supplies base and passive rows where `runs` has none of their own."""
     table: dict[str, dict] = {}
+    for ref in ("base", "passive"):
+        if reference and ref in reference["conditions"] and not any(r["condition"] == ref for r in runs):
+            table[f"{ref}"] = {**reference["conditions"][ref], "from_main_run": True}
     for cond in CONDITIONS:
         rows = [r for r in runs if r["condition"] == cond.name]
         if rows:
@@ -218,7 +236,8 @@ def markdown(summary: dict) -> str:
             if targets.get(name, [None])[0] == a:
                 cell = f"**{cell}**"
             cells.append(cell)
-        lines.append(f"| {name} (n={row['seeds']}) | " + " | ".join(cells) + " |")
+        source = ", main run" if row.get("from_main_run") else ""
+        lines.append(f"| {name} (n={row['seeds']}{source}) | " + " | ".join(cells) + " |")
     lines += ["", "| condition | reward's selection gain (winners − candidates, per round) | candidates' mean | "
               "winner tokens | cut-off winners |", "|---|---|---|---|---|"]
     for name, row in summary["conditions"].items():
@@ -261,12 +280,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--conditions", nargs="+", default=None, choices=[c.name for c in CONDITIONS])
     parser.add_argument("--summary-only", action="store_true", help="Summarize the finished runs; run nothing.")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default=None,
+                        help="An ablation: the same protocol with one setting changed (see VARIANTS), compared with "
+                        "the main run's base and passive.")
     args = parser.parse_args(argv)
     quiet()
     sizes = SMOKE if args.smoke else Sizes()
     if args.seeds:
         sizes.seeds = tuple(args.seeds)
-    out = Path(args.output or RESULTS / ("replicate-smoke" if args.smoke else "replicate"))
+    name = "replicate-smoke" if args.smoke else "replicate"
+    main_out = Path(args.output or RESULTS / name)
+    reference = None
+    if args.variant:
+        for key, value in VARIANTS[args.variant].items():
+            setattr(sizes, key, value)
+        if (main_out / "replicate.json").exists():
+            reference = json.loads((main_out / "replicate.json").read_text())
+    out = main_out.parent / f"{main_out.name}-{args.variant}" if args.variant else main_out
     (out / "runs").mkdir(parents=True, exist_ok=True)
     sets = prompt_sets(sizes)
     conditions = [c for c in CONDITIONS if not args.conditions or c.name in args.conditions]
@@ -281,7 +311,7 @@ def main(argv: list[str] | None = None) -> dict:
                   + f" (train {result['train_seconds']:.0f} s, eval {result['eval_seconds']:.0f} s)", flush=True)
     runs = [r for p in sorted((out / "runs").glob("*.json")) for r in [json.loads(p.read_text())]
             if r["seed"] in sizes.seeds]
-    summary = summarize(runs, sizes)
+    summary = summarize(runs, sizes, reference)
     (out / "replicate.json").write_text(json.dumps(summary, indent=2))
     (out / "replicate.md").write_text(markdown(summary) + "\n")
     figure(summary, out / "replicate.png")

@@ -62,3 +62,80 @@ def test_prefix_tuning_generates_without_shared_prefill(tmp_path):
     sampling = GenerationConfig(do_sample=True, max_new_tokens=6, pad_token_id=tok.pad_token_id)
     out = generate(model, tok, ids, 3, sampling, batch_size=2, show_progress=False, share_prefill=True)
     assert [len(s) for s in out] == [3, 3]
+
+
+def _ids(out):
+    return [[(g.ids, g.finished) for g in samples] for samples in out]
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt2"])
+@pytest.mark.parametrize("sampling", [dict(top_p=0.9), dict(top_p=0.9, temperature=0.7, repetition_penalty=1.3),
+                                      dict(top_k=5, min_p=0.05)])
+def test_compacting_draws_what_generate_draws(arch, sampling, tmp_path):
+    """While no sample has ended, the compacting sampler draws exactly `generate`'s tokens: same processors, same
+    positions, same cache. `top_p` alone also checks that `top_k: 0` disables top-k (`generate` would otherwise
+    apply its default of 50, which a 512-token vocabulary shows)."""
+    from ail_trainer.generation import SamplingSettings, build_generation_config, resolved_sampling
+    from ail_trainer.testing import build_tiny_model, load
+
+    model, tok = load(build_tiny_model(tmp_path / arch, arch=arch))
+    model.generation_config.eos_token_id = None
+    ids = render_prompts(["Explain the water cycle to a curious child.", "Hi there", "Describe tides, please."], tok,
+                         False)
+    min_p = sampling.pop("min_p", None)
+    config = build_generation_config(SamplingSettings(max_new_tokens=12, **sampling), model, tok)
+    config.eos_token_id, config.min_p = None, min_p
+    assert config.top_k == sampling.get("top_k", 0)
+    assert resolved_sampling(config, model) is not None
+    torch.manual_seed(0)
+    compacted = generate(model, tok, ids, 4, config, batch_size=3, show_progress=False)
+    torch.manual_seed(0)
+    generated = generate(model, tok, ids, 4, config, batch_size=3, show_progress=False, compact=False)
+    assert _ids(compacted) == _ids(generated)
+
+
+def test_compacting_drops_finished_samples_and_matches_generate(tmp_path):
+    """Greedy answers of the built-in chat model end at different steps (some at the first): each is removed from
+    the batch and the cache when it ends, and every answer still equals `generate`'s."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ail_trainer.builtin import builtin_model_path
+    from ail_trainer.generation import SamplingSettings, build_generation_config
+
+    path = builtin_model_path("builtin:tiny-chat")
+    model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    prompts = [[{"role": "user", "content": q}] for q in
+               ["Explain the water cycle.", "Hi", "Describe tides in a few sentences, please.", "Why is the sky blue?",
+                "Name a fruit."]]
+    ids = render_prompts(prompts, tok, True)
+    config = build_generation_config(SamplingSettings(max_new_tokens=40, do_sample=False), model, tok)
+    compacted = generate(model, tok, ids, 1, config, batch_size=5, show_progress=False)
+    generated = generate(model, tok, ids, 1, config, batch_size=5, show_progress=False, compact=False)
+    assert _ids(compacted) == _ids(generated)
+    lengths = {len(g.ids) for samples in compacted for g in samples}
+    assert len(lengths) >= 2 and any(g.finished for samples in compacted for g in samples)
+    config = build_generation_config(SamplingSettings(max_new_tokens=40, top_p=0.9), model, tok)
+    torch.manual_seed(0)
+    sampled = generate(model, tok, ids, 8, config, batch_size=5, show_progress=False)
+    stop = set(tok.convert_tokens_to_ids([tok.eos_token]))
+    for samples in sampled:
+        assert len(samples) == 8
+        for g in samples:  # a sample ends at its first stop token, or runs to the cap
+            assert not stop & set(g.ids) and (g.finished or len(g.ids) == 40)
+
+
+def test_configs_the_compacting_sampler_does_not_implement_go_to_generate(tmp_path):
+    from transformers import GenerationConfig
+
+    from ail_trainer.generation import resolved_sampling
+    from ail_trainer.testing import build_tiny_model, load
+
+    model, tok = load(build_tiny_model(tmp_path / "llama"))
+    plain = GenerationConfig(do_sample=True, max_new_tokens=6, pad_token_id=tok.pad_token_id)
+    assert resolved_sampling(plain, model)["top_k"] is None  # unset: generate's default (50) applies, here too
+    assert resolved_sampling(GenerationConfig(do_sample=True, max_new_tokens=6, no_repeat_ngram_size=2), model) is None
+    model.generation_config.suppress_tokens = [5]  # the model's own config counts, as generate merges it
+    assert resolved_sampling(plain, model) is None
+    out = generate(model, tok, render_prompts(["Explain tides.", "Hi"], tok, False), 3, plain, batch_size=2,
+                   show_progress=False)
+    assert [len(s) for s in out] == [3, 3] and all(5 not in g.ids for s in out for g in s)
