@@ -253,17 +253,22 @@ def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tens
         logits = model(input_ids=token, attention_mask=attention, position_ids=position, past_key_values=cache,
                        use_cache=True).logits[:, -1, :].float()
         scores = processors(seen, logits)
-        if sampling["do_sample"]:
-            token = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)
-        else:
-            token = scores.argmax(-1, keepdim=True)
+        probs = torch.softmax(scores, dim=-1)
+        # Diverged weights give inf/NaN: on a GPU, `multinomial` would hit a device-side assert that poisons the
+        # CUDA context, so such rows draw from a harmless stand-in and the step raises once it is read back.
+        invalid = ~torch.isfinite(probs).all(-1)
+        probs = torch.where(invalid[:, None], torch.ones_like(probs), probs)
+        token = torch.multinomial(probs, 1) if sampling["do_sample"] else scores.argmax(-1, keepdim=True)
         steps.append((rows, token[:, 0]))
         live = ~torch.isin(token[:, 0], stop)
         seen = torch.cat([seen, token], dim=-1)
         attention = torch.cat([attention, attention.new_ones((attention.shape[0], 1))], dim=-1)
         position = position + 1
-        if not live.all():
-            if not live.any():
+        any_invalid, all_live, any_live = torch.stack([invalid.any(), live.all(), live.any()]).tolist()  # one sync
+        if any_invalid:
+            raise RuntimeError("probability tensor contains inf or NaN: the next-token distribution is not finite.")
+        if not all_live:
+            if not any_live:
                 break
             keep = live.nonzero()[:, 0]
             cache.batch_select_indices(keep)

@@ -109,6 +109,7 @@ def test_iterable_dataset_streams_through_rounds(tiny, make_args):
 
 
 def loss_of(model, batch):
+    batch = {k: v.to(model.device) if torch.is_tensor(v) else v for k, v in batch.items()}
     with torch.no_grad():
         logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
     labels = batch["labels"]
