@@ -147,7 +147,8 @@ def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[li
                     results[i] = prompt_samples
     finally:
         model.train(was_training)
-    stop = set(eos_ids(model, tokenizer))
+    configured = generation_config.eos_token_id
+    stop = set(eos_ids(model, tokenizer)) | set([configured] if isinstance(configured, int) else configured or [])
     return [[Generated(tokenizer.decode(ids, skip_special_tokens=True), ids, finished)
              for ids, finished in (_cut(seq, stop) for seq in row)] for row in results]  # type: ignore[union-attr]
 

@@ -139,3 +139,39 @@ def test_configs_the_compacting_sampler_does_not_implement_go_to_generate(tmp_pa
     out = generate(model, tok, render_prompts(["Explain tides.", "Hi"], tok, False), 3, plain, batch_size=2,
                    show_progress=False)
     assert [len(s) for s in out] == [3, 3] and all(5 not in g.ids for s in out for g in s)
+
+
+MOE = {"moe_intermediate_size": 16, "num_experts": 4, "num_local_experts": 4, "n_routed_experts": 4,
+       "num_experts_per_tok": 2, "first_k_dense_replace": 1, "n_group": 1, "topk_group": 1, "head_dim": 8}
+
+
+@pytest.mark.parametrize("config_cls", ["Qwen3Config", "MistralConfig", "GPTNeoXConfig", "Phi3Config", "Qwen3MoeConfig",
+                                        "Cohere2Config", "Glm4MoeConfig", "GptOssConfig", "Gemma2Config"])
+def test_compacting_matches_generate_across_architectures(config_cls):
+    """Caches with sliding-window layers (window 4, shorter than the prompts), MoE routers and soft-capped logits:
+    greedy answers that end at different steps (the stop token is the first token one prompt answers with) equal
+    `generate`'s."""
+    import transformers
+
+    from ail_trainer.generation import SamplingSettings, build_generation_config, resolved_sampling
+    from ail_trainer.testing import build_tokenizer
+
+    tok = build_tokenizer()
+    cls = getattr(transformers, config_cls)
+    fields = cls().to_dict()
+    extra = {k: v for k, v in {**MOE, "sliding_window": 4}.items() if k in fields}
+    config = cls(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 num_key_value_heads=2, max_position_embeddings=512, pad_token_id=tok.pad_token_id,
+                 eos_token_id=tok.eos_token_id, **extra)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    ids = render_prompts(["Explain the water cycle to a curious child.", "Hi there", "Describe tides, please.",
+                          "Why do leaves change colour in autumn?"], tok, False)
+    config = build_generation_config(SamplingSettings(max_new_tokens=12, do_sample=False), model, tok)
+    assert resolved_sampling(config, model) is not None
+    first = generate(model, tok, ids, 1, config, batch_size=4, show_progress=False, compact=False)
+    config.eos_token_id = [first[0][0].ids[0]]  # prompt 0 ends at once; the others when they reach that token
+    compacted = generate(model, tok, ids, 1, config, batch_size=4, show_progress=False)
+    generated = generate(model, tok, ids, 1, config, batch_size=4, show_progress=False, compact=False)
+    assert _ids(compacted) == _ids(generated)
+    assert compacted[0][0].ids == [] and compacted[0][0].finished
