@@ -150,10 +150,10 @@ def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[li
     configured = generation_config.eos_token_id
     stop = set(eos_ids(model, tokenizer)) | set([configured] if isinstance(configured, int) else configured or [])
     return [[Generated(tokenizer.decode(ids, skip_special_tokens=True), ids, finished)
-             for ids, finished in (_cut(seq, stop) for seq in row)] for row in results]  # type: ignore[union-attr]
+             for ids, finished in (cut_at_stop(seq, stop) for seq in row)] for row in results]  # type: ignore[union-attr]
 
 
-def _cut(seq: list[int], stop: set[int]) -> tuple[list[int], bool]:
+def cut_at_stop(seq: list[int], stop: set[int]) -> tuple[list[int], bool]:
     """A sampled sequence up to its first stop token, and whether it had one."""
     cut = next((t for t, tok in enumerate(seq) if tok in stop), None)
     return (seq, False) if cut is None else (seq[:cut], True)

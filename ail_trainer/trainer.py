@@ -28,6 +28,7 @@ from .checks import (
 from .config import ActiveInheritanceConfig, as_config
 from .data import PromptData, as_completion, load_prompt_data
 from .distributed import check_backend, is_zero3
+from .endpoint import preflight_endpoint
 from .records import RoundRecord, read_round, set_aside_old_rounds, write_round
 from .rewards import resolve_rewards
 from .rewards.model import RewardModel
@@ -35,7 +36,7 @@ from .rewards.registry import reward_name
 from .round import RoundResult, log_round, preflight_rewards, round_stats, run_round, winner_rows
 from .schedule import RoundSchedule, ScheduleDataLoader
 from .selection import Selection
-from .sources import CandidateSource, build_sources, preflight_endpoint
+from .sources import CandidateSource, build_sources
 from .stream import PromptStream
 from .teachers import Endpoint, Teacher, load_teacher_model, resolve_teachers
 from .updates import SkipEmptyUpdates

@@ -176,8 +176,9 @@ def endpoint_run(path, prompts, a, tok, record) -> int:
     import urllib.request
     from pathlib import Path
 
+    from ail_trainer.endpoint import preflight_endpoint
     from ail_trainer.generation import SamplingSettings
-    from ail_trainer.sources import EndpointSource, preflight_endpoint
+    from ail_trainer.sources import EndpointSource
     from ail_trainer.teachers import Endpoint
 
     with socket.socket() as s:
