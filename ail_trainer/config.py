@@ -52,7 +52,8 @@ class ActiveInheritanceConfig(SFTConfig):
         default=None, metadata={"help": "Extra `GenerationConfig` arguments, overriding the fields above."}
     )
     generation_batch_size: int = field(
-        default=8, metadata={"help": "Prompts per `generate` call on each process (each yields `num_candidates`)."}
+        default=16, metadata={"help": "Prompts sampled together on each process (each yields `num_candidates`): "
+                              "larger batches are faster while memory lasts (benchmarks/bench_engines.py)."}
     )
     generation_steps: int | None = field(
         default=16,

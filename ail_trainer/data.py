@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +123,29 @@ def _from_tokens(dataset: Dataset, tokenizer: Any) -> tuple[list[str], list[str]
         prompts.append(tokenizer.decode(row[:start]))
         references.append(tokenizer.decode(row[start:], skip_special_tokens=True))
     return prompts, references
+
+
+@dataclass
+class PromptLoader:
+    """Turns a dataset, or a streamed chunk of one, into `PromptData` with the config's format settings.
+    Pre-tokenized rows are decoded with `tokenizer`; without one, the model's own is loaded when first needed."""
+
+    args: Any
+    model: Any  # a name or a loaded model
+    tokenizer: Any = None
+    formatting_func: Callable | None = None
+
+    def __call__(self, dataset: Dataset) -> PromptData:
+        if self.tokenizer is None and "input_ids" in dataset.column_names:
+            from transformers import AutoTokenizer
+
+            name = self.model if isinstance(self.model, str) else self.model.name_or_path
+            self.tokenizer = AutoTokenizer.from_pretrained(name)
+        a = self.args
+        return load_prompt_data(
+            dataset, a.candidates_column, a.include_reference, text_field=a.dataset_text_field,
+            text_split=a.text_prompt_split, text_size=a.text_prompt_size, formatting_func=self.formatting_func,
+            tokenizer=getattr(self.tokenizer, "tokenizer", self.tokenizer))
 
 
 def load_prompt_data(dataset: Any, candidates_column: str | None = None, include_reference: bool = False,

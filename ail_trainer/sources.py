@@ -62,7 +62,7 @@ class ModelSource:
     conversational: bool
     is_policy_tokenizer: bool = True
     max_prompt_length: int | None = None
-    batch_size: int = 8
+    batch_size: int = 16
     share_prefill: bool = True
     synced_gpus: bool = False
     show_progress: bool = True

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from accelerate.utils import broadcast_object_list, gather_object
 from datasets import Dataset, IterableDataset
-from transformers import AutoTokenizer, ProcessorMixin, TrainerCallback, TrainingArguments
+from transformers import ProcessorMixin, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 from trl import SFTConfig, SFTTrainer
 
@@ -26,7 +26,7 @@ from .checks import (
     check_streaming,
 )
 from .config import ActiveInheritanceConfig, as_config
-from .data import PromptData, as_completion, load_prompt_data
+from .data import PromptLoader, as_completion
 from .distributed import check_backend, is_zero3
 from .endpoint import preflight_endpoint
 from .records import RoundRecord, read_round, set_aside_old_rounds, write_round
@@ -98,17 +98,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
         self.selection = Selection.from_config([reward_name(f) for f in self.reward_funcs], args)
         self.reward_names = self.selection.reward_names
         self.reward_weights = self.selection.weights
-        tokenizer = processing_class
-
-        def load(dataset: Dataset) -> PromptData:
-            nonlocal tokenizer
-            if tokenizer is None and "input_ids" in dataset.column_names:  # pre-tokenized: decode the prompts
-                tokenizer = AutoTokenizer.from_pretrained(model if isinstance(model, str) else model.name_or_path)
-            return load_prompt_data(
-                dataset, args.candidates_column, args.include_reference, text_field=args.dataset_text_field,
-                text_split=args.text_prompt_split, text_size=args.text_prompt_size, formatting_func=formatting_func,
-                tokenizer=getattr(tokenizer, "tokenizer", tokenizer))
-
+        load = PromptLoader(args, model, processing_class, formatting_func)
         self.stream: PromptStream | None = None
         if isinstance(train_dataset, IterableDataset):
             check_streaming(args)

@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--prompts", type=int, default=64)
     p.add_argument("--k", type=int, default=8)
     p.add_argument("--new-tokens", type=int, default=256)
-    p.add_argument("--batch", type=int, nargs="+", default=[8],
-                   help="prompts per batch on our path; the first is the ratio's (the trainer's default is 8)")
+    p.add_argument("--batch", type=int, nargs="+", default=[16],
+                   help="prompts per batch on our path; the first is the ratio's (the trainer's default is 16)")
     p.add_argument("--raw-batches", type=int, nargs="+", default=[4, 8, 16])
     p.add_argument("--static", action="store_true", help="also time our path with compaction off")
     p.add_argument("--device", default="cpu")

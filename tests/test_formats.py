@@ -172,6 +172,7 @@ def test_per_row_chat_template_kwargs_reach_generation_and_winners(tiny, make_ar
         shout = any(prompt == [{"role": "user", "content": r["prompt"]}] for i, r in enumerate(rows) if i % 2)
         assert text.startswith("USER: ") == shout and text.endswith("ASSISTANT: " if shout else "assistant: ")
     for idx, (winner,) in trainer._winners.items():
-        expected = tok.apply_chat_template(data[idx]["prompt"], add_generation_prompt=True, tokenize=True,
-                                           return_dict=True, shout=idx % 2 == 1)["input_ids"]
-        assert winner["input_ids"][: len(expected)] == list(expected)
+        # compared as text: a sampled completion's first token may merge with the prompt's last one
+        expected = tok.apply_chat_template(data[idx]["prompt"], add_generation_prompt=True, tokenize=False,
+                                           shout=idx % 2 == 1)
+        assert tok.decode(winner["input_ids"]).startswith(expected)
