@@ -49,7 +49,7 @@ def init_with_crash(self, *args, **kwargs):
 
 
 if os.environ.get("AIL_TEST_CRASH_IN_ROUND"):
-    original_batch, batches = generation._generate_shared_prefill, [0]
+    original_batch, batches = generation._generate_batch, [0]
 
     def crashing_batch(*args, **kwargs):
         if current_round[0] == int(os.environ["AIL_TEST_CRASH_IN_ROUND"]):
@@ -58,7 +58,7 @@ if os.environ.get("AIL_TEST_CRASH_IN_ROUND"):
                 os._exit(CRASH)
         return original_batch(*args, **kwargs)
 
-    generation._generate_shared_prefill = crashing_batch
+    generation._generate_batch = crashing_batch
 
 if os.environ.get("AIL_TEST_CRASH_AFTER_RECORDS"):
     original_write = trainer_module.write_round
