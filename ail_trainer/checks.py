@@ -42,7 +42,12 @@ def check_resume_checkpoint(resume_from_checkpoint: str | bool | None, output_di
 
 
 def check_model_source(name: str, what: str = "Model") -> str:
-    """A model given by name must be a local folder, or a Hub id that is cached or can be downloaded now."""
+    """A model given by name must be a local folder, a built-in name (`builtin:smollm2-135m-instruct`, converted on
+    first use), or a Hub id that is cached or can be downloaded now. Returns what to load."""
+    from .builtin import builtin_model_path, is_builtin
+
+    if is_builtin(name):
+        return builtin_model_path(name)
     path = os.path.expanduser(name)
     if os.path.isdir(path):
         return path

@@ -11,6 +11,7 @@ from trl import SFTConfig
 
 NORMALIZATIONS = ("none", "zscore", "rank")
 TEACHER_MODES = ("add", "replace")
+CANDIDATE_GENERATION = ("online", "offline")
 TRUNCATED_WINNERS = ("no_eos", "drop", "keep")
 TEXT_SPLITS = ("sentence", "words", "fraction")
 VLLM_MODES = ("colocate", "server")
@@ -51,9 +52,33 @@ class ActiveInheritanceConfig(SFTConfig):
     generation_kwargs: dict[str, Any] | str | None = field(
         default=None, metadata={"help": "Extra `GenerationConfig` arguments, overriding the fields above."}
     )
+    prompt_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "How the policy is prompted to generate candidates: None uses its tokenizer's chat template "
+            "(conversational prompts) or the raw string; 'question_answer' is the paper's base-model template "
+            "('### Question: {prompt}\\n ### Answer: '); any other value is a Jinja chat template. Winners always "
+            "train in the policy's own chat format. Teachers take their own `prompt_template` in their mapping."
+        },
+    )
+    stop_strings: list[str] | None = field(
+        default=None,
+        metadata={"help": "Strings that end a policy candidate: it is cut before the string and counts as finished. "
+                          "None: the named template's defaults ('question_answer': ['###'], where a base model goes "
+                          "on to a next question)."},
+    )
     generation_batch_size: int = field(
         default=16, metadata={"help": "Prompts sampled together on each process (each yields `num_candidates`): "
                               "larger batches are faster while memory lasts (benchmarks/bench_engines.py)."}
+    )
+    candidate_generation: str = field(
+        default="online",
+        metadata={
+            "help": "'online': each round samples fresh candidates from the current policy (and the other sources), "
+            "once per epoch or every `generation_steps`. 'offline': the paper's protocol: candidates for every prompt "
+            "are sampled and selected once, from the initial sources, before the first step, and the same winners "
+            "train every epoch (`generation_steps` is ignored). Passive inheritance is `num_candidates=1` offline."
+        },
     )
     generation_steps: int | None = field(
         default=16,
@@ -216,6 +241,9 @@ class ActiveInheritanceConfig(SFTConfig):
             raise ValueError(
                 f"generation_steps must be >= 1 or None (once per epoch), got {self.generation_steps}."
             )
+        if self.candidate_generation not in CANDIDATE_GENERATION:
+            raise ValueError(f"candidate_generation must be one of {CANDIDATE_GENERATION}, got "
+                             f"{self.candidate_generation!r}.")
         if self.top_n < 1:
             raise ValueError(f"top_n must be >= 1, got {self.top_n}.")
         if self.truncated_winners not in TRUNCATED_WINNERS:
@@ -236,6 +264,9 @@ class ActiveInheritanceConfig(SFTConfig):
             raise ValueError(f"vllm_mode must be one of {VLLM_MODES}, got {self.vllm_mode!r}.")
         if self.text_prompt_split not in TEXT_SPLITS:
             raise ValueError(f"text_prompt_split must be one of {TEXT_SPLITS}, got {self.text_prompt_split!r}.")
+        from .templates import PromptFormat
+
+        PromptFormat.resolve(self.prompt_template, self.stop_strings)  # names the problem before any compute
         if self.text_prompt_size is not None and (
             self.text_prompt_size <= 0 or (self.text_prompt_split == "fraction" and self.text_prompt_size >= 1)
         ):

@@ -16,10 +16,14 @@ from transformers.generation import (
     LogitsProcessorList,
     MinPLogitsWarper,
     RepetitionPenaltyLogitsProcessor,
+    StoppingCriteriaList,
+    StopStringCriteria,
     TemperatureLogitsWarper,
     TopKLogitsWarper,
     TopPLogitsWarper,
 )
+
+from .templates import cut_at_stop_strings
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +81,8 @@ def eos_ids(model: Any, tokenizer: PreTrainedTokenizerBase) -> list[int]:
 
 
 def _generate_shared_prefill(model: Any, input_ids: torch.Tensor, attention: torch.Tensor, num_return: int,
-                             generation_config: GenerationConfig, synced_gpus: bool) -> torch.Tensor:
+                             generation_config: GenerationConfig, synced_gpus: bool,
+                             stopping_criteria: StoppingCriteriaList | None = None) -> torch.Tensor:
     """Prefill each prompt once, copy its KV cache `num_return` times, then sample.
 
     `generate(num_return_sequences=k)` repeats every prompt k times before the prefill. Here the prompt (all but
@@ -93,6 +98,7 @@ def _generate_shared_prefill(model: Any, input_ids: torch.Tensor, attention: tor
     return model.generate(
         input_ids=input_ids.repeat_interleave(num_return, 0), attention_mask=attention.repeat_interleave(num_return, 0),
         past_key_values=cache, generation_config=generation_config, synced_gpus=synced_gpus,
+        stopping_criteria=stopping_criteria,
     )
 
 
@@ -123,12 +129,13 @@ def router_logits_off(model: Any) -> Iterator[None]:
 def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[list[int]], num_return: int,
              generation_config: GenerationConfig, batch_size: int, synced_gpus: bool = False,
              desc: str = "Generating", show_progress: bool = True, share_prefill: bool = True,
-             compact: bool = True) -> list[list[Generated]]:
+             compact: bool = True, stop_strings: tuple[str, ...] = ()) -> list[list[Generated]]:
     """Sample `num_return` completions for each prompt; returns one list per prompt, in input order.
 
     `batch_size` counts prompts per batch; with `share_prefill`, each prompt is encoded once for all of its samples;
     with `compact` (and a config it implements), finished samples leave the batch (`sample_compacting`), else
-    `model.generate` samples.
+    `model.generate` samples. A sample that produces one of `stop_strings` stops there (transformers'
+    `StopStringCriteria`); its text is cut before the stop string and it counts as finished.
     """
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     share_prefill = share_prefill and not is_prompt_learning(model)
@@ -136,21 +143,30 @@ def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[li
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]), reverse=True)
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
     results: list[list[Generated] | None] = [None] * len(prompt_ids)
+    stopping = StopStringCriteria(tokenizer, list(stop_strings)) if stop_strings else None
     was_training = model.training
     model.eval()
     try:
         with router_logits_off(model):
             for idx in tqdm(batches, desc=desc, disable=not show_progress, leave=False):
                 samples = _generate_batch(model, [prompt_ids[i] for i in idx], pad, num_return, generation_config,
-                                          synced_gpus, share_prefill, compact)
+                                          synced_gpus, share_prefill, compact, stopping)
                 for i, prompt_samples in zip(idx, samples):
                     results[i] = prompt_samples
     finally:
         model.train(was_training)
     configured = generation_config.eos_token_id
     stop = set(eos_ids(model, tokenizer)) | set([configured] if isinstance(configured, int) else configured or [])
-    return [[Generated(tokenizer.decode(ids, skip_special_tokens=True), ids, finished)
-             for ids, finished in (cut_at_stop(seq, stop) for seq in row)] for row in results]  # type: ignore[union-attr]
+    out = [[Generated(tokenizer.decode(ids, skip_special_tokens=True), ids, finished)
+            for ids, finished in (cut_at_stop(seq, stop) for seq in row)] for row in results]  # type: ignore[union-attr]
+    return [[_cut_text(g, tokenizer, stop_strings) for g in row] for row in out] if stop_strings else out
+
+
+def _cut_text(g: Generated, tokenizer: PreTrainedTokenizerBase, stop_strings: tuple[str, ...]) -> Generated:
+    text, cut = cut_at_stop_strings(g.text, stop_strings)
+    if not cut:
+        return g
+    return Generated(text, list(tokenizer(text, add_special_tokens=False)["input_ids"]), True)
 
 
 def cut_at_stop(seq: list[int], stop: set[int]) -> tuple[list[int], bool]:
@@ -160,7 +176,8 @@ def cut_at_stop(seq: list[int], stop: set[int]) -> tuple[list[int], bool]:
 
 
 def _generate_batch(model: Any, prompts: list[list[int]], pad: int, num_return: int, config: GenerationConfig,
-                    synced_gpus: bool, share_prefill: bool, compact: bool) -> list[list[list[int]]]:
+                    synced_gpus: bool, share_prefill: bool, compact: bool,
+                    stopping: StopStringCriteria | None = None) -> list[list[list[int]]]:
     """Sample from left-padded prompts; the raw sampled ids, `num_return` lists per prompt."""
     device = next(model.parameters()).device
     width = max(map(len, prompts))
@@ -173,15 +190,16 @@ def _generate_batch(model: Any, prompts: list[list[int]], pad: int, num_return: 
     # Under synced_gpus every rank must run the same number of forwards, which `generate` arranges.
     sampling = resolved_sampling(config, model) if compact and share_prefill and not synced_gpus else None
     if sampling is not None and width > 1:
-        completions = sample_compacting(model, input_ids, attention, num_return, config, sampling)
+        completions = sample_compacting(model, input_ids, attention, num_return, config, sampling, stopping)
     else:
+        criteria = StoppingCriteriaList([stopping]) if stopping is not None else None
         if share_prefill and num_return > 1 and width > 1:
-            out = _generate_shared_prefill(model, input_ids, attention, num_return, config, synced_gpus)
+            out = _generate_shared_prefill(model, input_ids, attention, num_return, config, synced_gpus, criteria)
         else:
             config = copy.deepcopy(config)
             config.num_return_sequences = num_return
             out = model.generate(input_ids=input_ids, attention_mask=attention, generation_config=config,
-                                 synced_gpus=synced_gpus)
+                                 synced_gpus=synced_gpus, stopping_criteria=criteria)
         completions = out[:, width:].tolist()
     return [completions[row * num_return : (row + 1) * num_return] for row in range(len(prompts))]
 
@@ -224,7 +242,8 @@ def _logits_processors(sampling: dict[str, Any]) -> LogitsProcessorList:
 
 
 def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tensor, num_return: int,
-                      config: GenerationConfig, sampling: dict[str, Any]) -> list[list[int]]:
+                      config: GenerationConfig, sampling: dict[str, Any],
+                      stopping: StopStringCriteria | None = None) -> list[list[int]]:
     """Sample `num_return` completions per left-padded prompt, dropping each sample from the batch once it ends.
 
     `generate` keeps a finished sample in its static batch, computing pad tokens for it until the longest sample
@@ -263,6 +282,8 @@ def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tens
         steps.append((rows, token[:, 0]))
         live = ~torch.isin(token[:, 0], stop)
         seen = torch.cat([seen, token], dim=-1)
+        if stopping is not None:
+            live &= ~stopping(seen, scores)
         attention = torch.cat([attention, attention.new_ones((attention.shape[0], 1))], dim=-1)
         position = position + 1
         any_invalid, all_live, any_live = torch.stack([invalid.any(), live.all(), live.any()]).tolist()  # one sync

@@ -78,6 +78,7 @@ def write_card(trainer: Any, output_dir: str, base_model: str, report: dict | No
         "reward_normalization": args.reward_normalization,
         "reward_constraints": args.reward_constraints,
         "num_candidates": args.num_candidates,
+        "candidate_generation": args.candidate_generation,
         "teachers": [t.name for t in trainer.teachers],
         "teacher_mode": args.teacher_mode,
         "top_n": args.top_n,
@@ -89,8 +90,11 @@ def write_card(trainer: Any, output_dir: str, base_model: str, report: dict | No
     lines = [
         "---", "library_name: transformers", "tags: [trl, sft, active-inheritance, ail-trainer]", "---", "",
         f"# {Path(output_dir).name}", "",
-        f"Fine-tuned from `{base_model}` with active inheritance: each round sampled {args.num_candidates} "
-        "candidates per prompt" + (f" (plus {len(trainer.teachers)} teacher(s))" if trainer.teachers else "")
+        f"Fine-tuned from `{base_model}` with active inheritance: "
+        + ("each round sampled " if args.candidate_generation == "online" else
+           "one round before training (offline: its winners trained every epoch) sampled ")
+        + f"{args.num_candidates} candidates per prompt"
+        + (f" (plus {len(trainer.teachers)} teacher(s))" if trainer.teachers else "")
         + f", scored them, and trained on the best {args.top_n}.", "",
         "**Objective** (maximized): " + " + ".join(
             f"{w:g} x `{n}`" for n, w in zip(trainer.reward_names, trainer.reward_weights)),
@@ -101,6 +105,13 @@ def write_card(trainer: Any, output_dir: str, base_model: str, report: dict | No
             if f"ai/{name}/selection_gain" in stats:
                 lines.append(f"| {int(stats['ai/round'])} | {name} | {stats[f'ai/{name}/candidates_mean']:.4g} | "
                              f"{stats[f'ai/{name}/winners_mean']:.4g} | {stats[f'ai/{name}/selection_gain']:+.4g} |")
+    wins = sorted({k for stats in trainer.round_stats for k in stats if k.startswith("ai/wins/")})
+    if wins:
+        lines += ["", "**Winners by source** (share of each round's winners):", "",
+                  "| round | " + " | ".join(f"`{k[len('ai/wins/'):]}`" for k in wins) + " |",
+                  "|---|" + "---|" * len(wins)]
+        lines += [f"| {int(stats['ai/round'])} | " + " | ".join(f"{stats.get(k, 0.0):.0%}" for k in wins) + " |"
+                  for stats in trainer.round_stats]
     if report:
         lines += ["", "## Held-out samples before and after", "", "```", report["table"], "```"]
     lines += ["", "Candidate records of every round: `rounds/round-*.jsonl`.", ""]

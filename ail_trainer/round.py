@@ -146,6 +146,7 @@ def round_stats(round_id: int, records: Sequence[RoundRecord], reward_names: lis
             stats[f"ai/{name}/winners_mean"] = float(np.mean(best))
         if all_scores and best:
             stats[f"ai/{name}/selection_gain"] = float(np.mean(best) - np.mean(all_scores))
+    stats.update(source_stats(records, reward_names))
     stats["ai/dropped_fraction"] = float(np.mean([rec.dropped for rec in records]))
     stats["ai/winner_tokens_mean"] = float(np.mean([c.num_tokens for c in won])) if won else 0.0
     stats["ai/truncated_winners_fraction"] = float(np.mean([not c.finished for c in won])) if won else 0.0
@@ -155,6 +156,29 @@ def round_stats(round_id: int, records: Sequence[RoundRecord], reward_names: lis
         stats["ai/scoring_seconds"] = result.scoring_s
         if result.generation_s > 0:
             stats["ai/generation_tokens_per_second"] = result.generated_tokens / result.generation_s
+    return stats
+
+
+def source_stats(records: Sequence[RoundRecord], reward_names: list[str]) -> dict[str, float]:
+    """With several sources: each source's share of the winners (`ai/wins/<source>`), and per reward how far the
+    mixed pool's winners score above the best of the policy's own candidates (`ai/<reward>/gain_over_policy`), i.e.
+    what the other sources add over best-of-k from the policy alone."""
+    sources = sorted({c.source for rec in records for c in rec.candidates})
+    if len(sources) < 2:
+        return {}
+    won = [c.source for rec in records for c in rec.winning()]
+    stats = {f"ai/wins/{src}": won.count(src) / len(won) for src in sources} if won else {}
+    if "policy" not in sources:
+        return stats
+    for name in reward_names:
+        gains = []
+        for rec in records:
+            own = [c.scores[name] for c in rec.candidates if c.source == "policy" and c.scores.get(name) is not None]
+            best = [c.scores[name] for c in rec.winning() if c.scores.get(name) is not None]
+            if own and best:
+                gains.append(float(np.mean(best)) - max(own))
+        if gains:
+            stats[f"ai/{name}/gain_over_policy"] = float(np.mean(gains))
     return stats
 
 

@@ -31,6 +31,7 @@ from .generation import (
 )
 from .records import Candidate
 from .teachers import Endpoint, Teacher, place
+from .templates import PromptFormat
 
 Encode = Callable[[str], list[int]]
 
@@ -67,18 +68,21 @@ class ModelSource:
     synced_gpus: bool = False
     show_progress: bool = True
     template_kwargs: Callable[[int], dict] | None = None  # a prompt's own chat-template arguments
+    prompt_format: PromptFormat = field(default_factory=PromptFormat)
     generates: bool = True
 
     def candidates(self, round_id: int, prompt_idx: list[int], prompts: list[Any]) -> list[list[Candidate]]:
-        ids = truncate_prompts(render_prompts(prompts, self.tokenizer, self.conversational,
-                                              row_kwargs=row_kwargs(self.template_kwargs, prompt_idx)),
-                               self.max_prompt_length, self.name)
+        kwargs = row_kwargs(self.template_kwargs, prompt_idx)
+        rendered = self.prompt_format.render(prompts, self.tokenizer, kwargs) if self.prompt_format.custom else \
+            render_prompts(prompts, self.tokenizer, self.conversational, row_kwargs=kwargs)
+        ids = truncate_prompts(rendered, self.max_prompt_length, self.name)
         with self.model() as model:
             config = build_generation_config(self.sampling, model, self.tokenizer)
             try:
                 generated = generate(model, self.tokenizer, ids, self.num_candidates, config, self.batch_size,
                                      synced_gpus=self.synced_gpus, desc=f"Round {round_id}: {self.name}",
-                                     show_progress=self.show_progress, share_prefill=self.share_prefill)
+                                     show_progress=self.show_progress, share_prefill=self.share_prefill,
+                                     stop_strings=self.prompt_format.stop_strings)
             except RuntimeError as err:
                 if "probability tensor contains" not in str(err):
                     raise
@@ -92,8 +96,10 @@ class ModelSource:
         for samples in generated:
             row = []
             for g in samples:
-                policy_ids = g.ids if self.is_policy_tokenizer else self.encode(g.text)
-                row.append(Candidate(g.text, self.name, len(policy_ids), g.finished, ids=policy_ids))
+                # after a template's "Answer: " comes a newline or space the policy should not learn
+                text = g.text.strip() if self.prompt_format.named else g.text
+                policy_ids = g.ids if self.is_policy_tokenizer and text == g.text else self.encode(text)
+                row.append(Candidate(text, self.name, len(policy_ids), g.finished, ids=policy_ids))
             out.append(row)
         return out
 
@@ -247,7 +253,8 @@ def build_sources(trainer: Any) -> list[CandidateSource]:
     elif a.teacher_mode == "add":
         sources.append(ModelSource(
             "policy", lambda: policy_for_generation(trainer), trainer.tokenizer_for_text, a.num_candidates,
-            synced_gpus=synced_generation(acc, a.ds3_gather_for_generation), **common))
+            synced_gpus=synced_generation(acc, a.ds3_gather_for_generation),
+            prompt_format=PromptFormat.resolve(a.prompt_template, a.stop_strings), **common))
     for teacher in trainer.teachers:
         if isinstance(teacher, Endpoint):
             sources.append(EndpointSource(
@@ -257,7 +264,8 @@ def build_sources(trainer: Any) -> list[CandidateSource]:
             continue
         sources.append(ModelSource(
             teacher.name, lambda t=teacher: teacher_for_generation(trainer, t), teacher.tokenizer,
-            a.teacher_num_candidates or a.num_candidates, is_policy_tokenizer=False, **common))
+            teacher.num_candidates or a.teacher_num_candidates or a.num_candidates, is_policy_tokenizer=False,
+            prompt_format=teacher.prompt_format, **common))
     if data.precomputed is not None:
         sources.append(precomputed_source(data.precomputed, trainer.encode))
     if a.include_reference:

