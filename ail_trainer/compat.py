@@ -8,22 +8,17 @@ from typing import Any
 import torch
 from datasets import Dataset
 
+from .quiet import no_dataset_bars
+
 
 def prepare_sft_dataset(trainer: Any, dataset: Dataset, name: str) -> Dataset:
     """SFTTrainer's own preparation of (prompt, completion) rows: chat template, EOS, tokens, completion mask.
 
     Private: `trl.SFTTrainer._prepare_dataset`. Used so winners are tokenized exactly as SFTTrainer would.
     """
-    import datasets
-
-    shown = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()  # a bar per round's winners is noise; the round logs its own summary line
-    try:
+    with no_dataset_bars():
         return trainer._prepare_dataset(dataset, processing_class=trainer.processing_class, args=trainer.args,
                                         packing=False, formatting_func=None, dataset_name=name)
-    finally:
-        if shown:
-            datasets.enable_progress_bars()
 
 
 def num_items_in_batch(trainer: Any, batches: list[dict], device: torch.device) -> torch.Tensor | int | None:

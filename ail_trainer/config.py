@@ -9,6 +9,8 @@ import torch
 from transformers import TrainingArguments
 from trl import SFTConfig
 
+from .quiet import resolve_checkpointing_alias
+
 NORMALIZATIONS = ("none", "zscore", "rank")
 TEACHER_MODES = ("add", "replace")
 CANDIDATE_GENERATION = ("online", "offline")
@@ -224,6 +226,7 @@ class ActiveInheritanceConfig(SFTConfig):
                     "bf16=True was requested but no GPU is available (or use_cpu=True). "
                     "Set bf16=False (--bf16 false) to train in float32 on the CPU."
                 )
+        resolve_checkpointing_alias(self)
         super().__post_init__()
         if self.completion_only_loss is None:
             self.completion_only_loss = True

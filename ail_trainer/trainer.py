@@ -29,6 +29,7 @@ from .config import ActiveInheritanceConfig, as_config
 from .data import PromptLoader, as_completion
 from .distributed import check_backend, is_zero3
 from .endpoint import preflight_endpoint
+from .quiet import no_dataset_bars
 from .records import RoundRecord, read_round, set_aside_old_rounds, write_round
 from .rewards import resolve_rewards
 from .rewards.model import RewardModel
@@ -114,14 +115,15 @@ class ActiveInheritanceTrainer(SFTTrainer):
         self.endpoint_supports_n = {t.name: preflight_endpoint(t, self.prompt_data.conversational)
                                     for t in self.teachers if isinstance(t, Endpoint)}
 
-        super().__init__(
-            model, args=args, data_collator=data_collator, train_dataset=self._placeholder_dataset(),
-            eval_dataset=eval_dataset, processing_class=processing_class, compute_loss_func=compute_loss_func,
-            compute_metrics=compute_metrics, callbacks=callbacks, optimizers=optimizers,
-            optimizer_cls_and_kwargs=optimizer_cls_and_kwargs,
-            preprocess_logits_for_metrics=preprocess_logits_for_metrics, quantization_config=quantization_config,
-            peft_config=peft_config,
-        )
+        with no_dataset_bars():  # SFTTrainer prepares the one-row placeholder: its bars would say "1 examples"
+            super().__init__(
+                model, args=args, data_collator=data_collator, train_dataset=self._placeholder_dataset(),
+                eval_dataset=eval_dataset, processing_class=processing_class, compute_loss_func=compute_loss_func,
+                compute_metrics=compute_metrics, callbacks=callbacks, optimizers=optimizers,
+                optimizer_cls_and_kwargs=optimizer_cls_and_kwargs,
+                preprocess_logits_for_metrics=preprocess_logits_for_metrics, quantization_config=quantization_config,
+                peft_config=peft_config,
+            )
         check_backend(self.accelerator, self.args)
         self.train_dataset = self.prompt_data.to_dataset()
         self.tokenizer_for_text = (

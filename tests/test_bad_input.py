@@ -163,7 +163,7 @@ CASES = [
     Case("teacher whose tokenizer cannot load", teacher_without_tokenizer,
          r"Could not load the tokenizer of teacher", r"holds a tokenizer"),
     Case("teacher without the chat format of the data", teacher_without_template,
-         r"has no chat template, but the prompts are conversational", r"chat/instruct version"),
+         r"has no chat template, but the prompts are conversational", r"give it a prompt template"),
     Case("teacher_mode='replace' with no source", lambda ctx: ctx.trainer(teacher_mode="replace"),
          r"leaves no candidate source", r"pass teachers="),
     # rewards
@@ -192,6 +192,20 @@ CASES = [
     Case("resume_from_checkpoint=True without a checkpoint",
          lambda ctx: ctx.trainer().train(resume_from_checkpoint=True), r"holds no checkpoint-N folder",
          r"Start without resuming"),
+    # base-model templates and the offline protocol
+    Case("prompt_template that is neither a name nor Jinja", config(prompt_template="### Q: {prompt}"),
+         r"neither a named template", r"Use 'question_answer'"),
+    Case("stop_strings given as one string", config(stop_strings="###"), r"stop_strings must be a list",
+         r"non-empty strings"),
+    Case("local teacher mapping with an unknown key",
+         lambda ctx: ctx.trainer(teachers=[{"model": ctx.tiny[1].name_or_path, "template": "question_answer"}]),
+         r"unknown keys \['template'\]", r"a local teacher takes"),
+    Case("candidate_generation='offline' with a stream",
+         lambda ctx: ctx.trainer(dataset=prompt_dataset("train").to_iterable_dataset(), max_steps=2,
+                                 candidate_generation="offline"),
+         r"cannot offer", r"use 'online' or a map-style Dataset"),
+    Case("candidate_generation unknown", config(candidate_generation="once"), r"candidate_generation must be",
+         r"one of \('online', 'offline'\)"),
 ]
 
 

@@ -65,3 +65,40 @@ def test_main_job_command_runs_as_documented(tmp_path):
 def test_recipe_scripts_do_not_shadow_the_standard_library():
     stdlib = set(sys.stdlib_module_names)
     assert not [p.stem for p in (ROOT / "recipes").glob("*.py") if p.stem in stdlib]
+
+
+# What a run may print: progress bars, the run's own lines, the trainer's metric lines and the before/after report.
+EXPECTED_LINES = [
+    r"^\s*$", r"\d+%\|", r"(it/s|s/it)\]",  # progress bars, and tqdm's line clearing
+    r"^Converting .+, once \(",  # a built-in model's first use
+    r"^Round \d+: \d+ prompts; ", r"^winner \(", r"^Epoch \d+: training on round 0's winners again",
+    r"^\{'(loss|train_runtime)': ",  # Trainer's metric lines
+    r"^Held-out prompts: ", r"^metric \(held-out samples\)",
+    r"^[\w/]+\s+-?[\d.e+-]+\s+-?[\d.e+-]+\s+[+-]?(nan|[\d.]+)%$", r"^Prompt: ", r"^before:", r"^after:",
+    r'^\{"before": ',
+    # On a CPU, Accelerate notes the thread count it chose; `--num_cpu_threads_per_process N` or OMP_NUM_THREADS
+    # silences it (documented in the quickstart).
+    r"^The following values were not passed to `accelerate launch`", r"^`--num_cpu_threads_per_process` was set",
+    r"^To avoid this warning pass in values",
+]
+
+
+def test_the_main_jobs_log_holds_only_what_a_user_needs(tmp_path):
+    """The toy variant through `accelerate launch`, as after scripts/install.sh (which writes Accelerate's default
+    config): no deprecation warning, no DeepSpeed line, no progress bar of the placeholder dataset."""
+    import os
+    import re
+    import subprocess
+
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf")}
+    subprocess.run([sys.executable, "-m", "accelerate.commands.accelerate_cli", "config", "default"], env=env,
+                   check=True, capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", str(ROOT / "recipes" / "train.py"),
+                           "--config", "tiny", "--max_steps", "2", "--eval_max_prompts", "4"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    lines = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line).strip()
+             for line in re.split(r"[\r\n]", proc.stdout + proc.stderr)]
+    unexpected = [line for line in lines if not any(re.search(p, line) for p in EXPECTED_LINES)]
+    assert not unexpected, "unexpected log lines:\n" + "\n".join(unexpected[:20])
+    assert any(line.startswith("Round 0: ") for line in lines) and any("Held-out prompts" in line for line in lines)

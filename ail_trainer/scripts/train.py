@@ -123,7 +123,23 @@ def load_data(args: ActiveInheritanceScriptArguments, split: str):
     return load_dataset(name, args.dataset_config, split=split)
 
 
+def setup_logging() -> None:
+    """The run's own lines (conversion, each round's summary and winners) at INFO on the console; transformers'
+    weight-loading bars off (generation and training keep theirs)."""
+    import logging as py_logging
+
+    log = py_logging.getLogger("ail_trainer")
+    if not log.handlers:
+        handler = py_logging.StreamHandler()
+        handler.setFormatter(py_logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(py_logging.INFO)
+        log.propagate = False
+    logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
+    setup_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         argv = ["--config", str(DEFAULT_CONFIG)]
