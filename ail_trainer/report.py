@@ -18,11 +18,11 @@ from .rewards.base import call_reward
 
 
 def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
-                     seed: int = 1234) -> tuple[dict[str, float], list[str]]:
+                     seed: int = 1234) -> tuple[dict[str, np.ndarray], list[str]]:
     """Sample held-out completions (the run's sampling settings) from a saved model and score every reward.
 
-    Returns the mean of each metric (`capped`: the share of samples cut at `max_completion_length`) and the first
-    sample of each prompt."""
+    Returns each metric per prompt (the mean over its samples; `capped`: the share cut at `max_completion_length`)
+    and the first sample of each prompt."""
     unset_hf_deepspeed_config()  # a plain, unsharded copy for measuring
     args = trainer.args
     data = load_prompt_data(dataset.select(range(min(max_prompts, len(dataset)))))
@@ -36,34 +36,56 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
     prompts = [p for p, s in zip(data.prompts, out) for _ in s]
     texts = [g.text for s in out for g in s]
     completions = [as_completion(t, data.conversational) for t in texts]
-    result = {"tokens": float(np.mean([len(g.ids) for s in out for g in s])),
-              "capped": float(np.mean([not g.finished for s in out for g in s]))}
+    per_prompt = lambda values: np.array([np.nanmean(values[i * samples:(i + 1) * samples]) for i in range(len(out))])
+    result = {"tokens": per_prompt([len(g.ids) for s in out for g in s]),
+              "capped": per_prompt([float(not g.finished) for s in out for g in s])}
     columns = {k: [v[i] for i, s in enumerate(out) for _ in s] for k, v in data.columns.items()}
     for name, func in zip(trainer.reward_names, trainer.reward_funcs):
         values = call_reward(func, name, len(texts), prompts=prompts, completions=completions,
                              completion_ids=[g.ids for s in out for g in s], **columns)
-        result[name] = float(np.mean([v for v in values if v is not None]))
+        result[name] = per_prompt([np.nan if v is None else v for v in values])
     return result, [s[0].text for s in out]
+
+
+def percent_change(before: np.ndarray, after: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """% change of the mean from `before` to `after` (paired, one value per prompt) and its 95% paired bootstrap
+    interval over prompts (scipy, percentile method); NaN where the base mean is 0 or there is one prompt."""
+    from scipy.stats import bootstrap
+
+    ratio = lambda b, a, axis=-1: (np.mean(a, axis=axis) / np.mean(b, axis=axis) - 1) * 100
+    if not np.mean(before) or len(before) < 2:
+        return float("nan"), float("nan"), float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ci = bootstrap((before, after), ratio, paired=True, vectorized=True, n_resamples=2000,
+                       method="percentile", random_state=seed).confidence_interval
+    return float(ratio(before, after)), float(ci.low), float(ci.high)
 
 
 def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
                  num_examples: int = 2, example_chars: int = 300) -> dict:
     """Held-out metrics of the base and the trained model, same prompts and seed, and a few answers side by side."""
-    before, before_texts = sample_and_score(base, dataset, trainer, max_prompts, samples)
-    after, after_texts = sample_and_score(trained, dataset, trainer, max_prompts, samples)
-    rows = [f"{'metric (held-out samples)':<28}{'before':>12}{'after':>12}{'change':>10}"]
-    for key in before:
-        change = (after[key] - before[key]) / abs(before[key]) * 100 if before[key] else float("nan")
-        rows.append(f"{key:<28}{before[key]:>12.4g}{after[key]:>12.4g}{change:>+9.1f}%")
+    before_rows, before_texts = sample_and_score(base, dataset, trainer, max_prompts, samples)
+    after_rows, after_texts = sample_and_score(trained, dataset, trainer, max_prompts, samples)
+    rows = [f"{'metric (held-out samples)':<28}{'before':>12}{'after':>12}{'change':>10}   95% interval"]
+    before, after, changes = {}, {}, {}
+    for key in before_rows:
+        keep = ~(np.isnan(before_rows[key]) | np.isnan(after_rows[key]))  # prompts this metric scored in both
+        b, a = before_rows[key][keep], after_rows[key][keep]
+        before[key], after[key] = float(np.mean(b)), float(np.mean(a))
+        change, low, high = percent_change(b, a)
+        changes[key] = {"change_pct": change, "ci95_pct": [low, high]}
+        rows.append(f"{key:<28}{before[key]:>12.4g}{after[key]:>12.4g}{change:>+9.1f}%   [{low:+.1f}%, {high:+.1f}%]")
     n = min(max_prompts, len(dataset))
-    table = f"Held-out prompts: {n}, {samples} samples each\n" + "\n".join(rows)
+    table = (f"Held-out prompts: {n}, {samples} samples each; interval: paired bootstrap over prompts\n"
+             + "\n".join(rows))
     prompts = load_prompt_data(dataset.select(range(min(num_examples, n)))).prompts
     examples = [{"prompt": p if isinstance(p, str) else p[-1]["content"], "before": b, "after": a}
                 for p, b, a in zip(prompts, before_texts, after_texts)]
     clip = lambda text: " ".join(text.split())[:example_chars] + ("…" if len(text) > example_chars else "")
     for ex in examples:
         table += f"\n\nPrompt: {ex['prompt']}\n  before: {clip(ex['before'])}\n  after:  {clip(ex['after'])}"
-    return {"before": before, "after": after, "held_out_prompts": n, "examples": examples, "table": table}
+    return {"before": before, "after": after, "change": changes, "held_out_prompts": n, "samples_per_prompt": samples,
+            "examples": examples, "table": table}
 
 
 def write_card(trainer: Any, output_dir: str, base_model: str, report: dict | None) -> None:

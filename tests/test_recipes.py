@@ -74,7 +74,7 @@ EXPECTED_LINES = [
     r"^Round \d+: \d+ prompts; ", r"^winner \(", r"^Epoch \d+: training on round 0's winners again",
     r"^\{'(loss|train_runtime)': ",  # Trainer's metric lines
     r"^Held-out prompts: ", r"^metric \(held-out samples\)",
-    r"^[\w/]+\s+-?[\d.e+-]+\s+-?[\d.e+-]+\s+[+-]?(nan|[\d.]+)%$", r"^Prompt: ", r"^before:", r"^after:",
+    r"^[\w/]+\s+-?[\d.e+-]+\s+-?[\d.e+-]+\s+[+-]?(nan|[\d.]+)%\s+\[[^]]+\]$", r"^Prompt: ", r"^before:", r"^after:",
     r'^\{"before": ',
     # On a CPU, Accelerate notes the thread count it chose; `--num_cpu_threads_per_process N` or OMP_NUM_THREADS
     # silences it (documented in the quickstart).
