@@ -59,8 +59,10 @@ class ActiveInheritanceTrainer(SFTTrainer):
             TRL's GRPO convention `f(prompts, completions, completion_ids, **columns) -> list[float | None]`, or
             sequence-classification reward models (hub id, local folder or loaded `PreTrainedModel`) scoring
             prompt + completion by `logits[:, 0]`, as in `GRPOTrainer`. Every reward is maximized.
-        teachers: extra generators: hub ids, local paths, loaded models, `(model, tokenizer)` pairs, or served
-            models behind an OpenAI-compatible endpoint: `{"base_url": ..., "model": ..., "api_key_env": ...}`.
+        teachers: extra generators: hub ids, local paths, built-in names, loaded models, `(model, tokenizer)`
+            pairs, local teachers with options (`{"model": ..., "prompt_template": "question_answer", "stop_strings":
+            [...], "num_candidates": ..., "name": ...}`, e.g. a base model prompted with the paper's template), or
+            served models behind an OpenAI-compatible endpoint: `{"base_url": ..., "model": ..., "api_key_env": ...}`.
         reward_processing_classes: a tokenizer per reward (None for rewards that are not models), as in
             `GRPOTrainer`; a reward model defaults to its own tokenizer.
     """
