@@ -63,7 +63,7 @@ def bad_input_cases() -> list:
 
 
 def bad_input_table() -> str:
-    rows = ["| input | the error names the problem | and the fix |", "|---|---|---|"]
+    rows = ["| input | the error must say | and also |", "|---|---|---|"]
     rows += [f"| {_cell(c.id)} | {_cell(_plain(c.problem))} | {_cell(_plain(c.fix))} |" for c in bad_input_cases()]
     return "\n".join(rows)
 
