@@ -9,7 +9,7 @@ import torch
 from transformers import TrainingArguments
 from trl import SFTConfig
 
-from .quiet import resolve_checkpointing_alias
+from .compat import resolve_checkpointing_alias
 
 NORMALIZATIONS = ("none", "zscore", "rank")
 TEACHER_MODES = ("add", "replace")
@@ -52,7 +52,11 @@ class ActiveInheritanceConfig(SFTConfig):
     top_k: int = field(default=0, metadata={"help": "Top-k sampling; 0 disables it."})
     repetition_penalty: float = field(default=1.0, metadata={"help": "Repetition penalty; 1.0 disables it."})
     generation_kwargs: dict[str, Any] | str | None = field(
-        default=None, metadata={"help": "Extra `GenerationConfig` arguments, overriding the fields above."}
+        default=None,
+        metadata={"help": "Extra `GenerationConfig` arguments, overriding the fields above. With use_vllm they are "
+                          "translated to vLLM `SamplingParams` (max_new_tokens, min_new_tokens, temperature, top_p, "
+                          "top_k, min_p, repetition_penalty, stop_strings, do_sample, eos_token_id); any other key "
+                          "is refused."}
     )
     prompt_template: str | None = field(
         default=None,
@@ -265,6 +269,11 @@ class ActiveInheritanceConfig(SFTConfig):
             raise ValueError(f"temperature must be > 0 (sampling), got {self.temperature}.")
         if self.vllm_mode not in VLLM_MODES:
             raise ValueError(f"vllm_mode must be one of {VLLM_MODES}, got {self.vllm_mode!r}.")
+        if self.use_vllm:
+            from .generation import SamplingSettings
+            from .vllm_source import vllm_sampling_kwargs
+
+            vllm_sampling_kwargs(SamplingSettings.from_config(self))  # names a key vLLM cannot take
         if self.text_prompt_split not in TEXT_SPLITS:
             raise ValueError(f"text_prompt_split must be one of {TEXT_SPLITS}, got {self.text_prompt_split!r}.")
         from .templates import PromptFormat

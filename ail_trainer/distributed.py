@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
@@ -37,3 +40,22 @@ def synced_generation(accelerator: Accelerator, gather_zero3: bool) -> bool:
     """Whether every rank must keep stepping `generate` until all are done (sharded weights are gathered per
     forward, a collective, under FSDP and under ZeRO-3 without gathering)."""
     return is_fsdp(accelerator) or (is_zero3(accelerator) and not gather_zero3)
+
+
+def fsdp_version(accelerator: Accelerator) -> int | None:
+    plugin = getattr(accelerator.state, "fsdp_plugin", None)
+    return getattr(plugin, "fsdp_version", 1) if is_fsdp(accelerator) and plugin is not None else None
+
+
+@contextmanager
+def fsdp1_root_params(accelerator: Accelerator, model_wrapped: Any) -> Iterator[None]:
+    """Under FSDP version 1, the root unit's own parameters (embeddings, final norm, LM head) gathered for
+    generation, as GRPOTrainer does; the wrapped layers gather theirs in their own forward. A no-op otherwise
+    (FSDP2's parameters are DTensors that gather themselves)."""
+    if fsdp_version(accelerator) != 1:
+        yield
+        return
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    with FullyShardedDataParallel.summon_full_params(model_wrapped, recurse=False, writeback=False):
+        yield

@@ -1,12 +1,11 @@
-"""Keeping the log to what a user acts on: no progress bars for internal one-row datasets, no DeepSpeed accelerator
-guess on machines that do not use DeepSpeed, no deprecation warning for a default the user never set."""
+"""Keeping the log to what a user acts on: no progress bars for internal one-row datasets and no DeepSpeed accelerator
+guess on machines that do not use DeepSpeed."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 
 @contextmanager
@@ -36,13 +35,3 @@ def drop_deepspeed_cpu_guess() -> None:
     logger = logging.getLogger("DeepSpeed")
     if not any(isinstance(f, _DropCpuGuess) for f in logger.filters):
         logger.addFilter(_DropCpuGuess())
-
-
-def resolve_checkpointing_alias(args: Any) -> None:
-    """SFTConfig sets the deprecated `gradient_checkpointing` by default, so transformers (5.18+) warns on every
-    config. Where the user left `activation_checkpointing` unset, it takes that value here, as transformers itself
-    would, without the warning. Older transformers have only the old name, and nothing changes."""
-    if hasattr(args, "activation_checkpointing") and args.activation_checkpointing is None:
-        args.activation_checkpointing = args.gradient_checkpointing
-        if getattr(args, "activation_checkpointing_kwargs", None) is None:
-            args.activation_checkpointing_kwargs = args.gradient_checkpointing_kwargs

@@ -1,7 +1,7 @@
 """Candidate sources: everything that proposes completions for a round's prompts, behind one small interface.
 
 A source returns, for each prompt, a list of `Candidate`s whose `ids` are in the policy tokenizer. A new engine
-(a served endpoint, vLLM) is one more class with a `candidates` method.
+(a served endpoint, vLLM in `vllm_source.py`) is one more class with a `candidates` method.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 from trl.models import unwrap_model_for_generation
 
+from . import compat
 from .data import reference_text
-from .distributed import is_zero3, synced_generation
+from .distributed import fsdp1_root_params, is_zero3, synced_generation
 from .endpoint import describe_error, endpoint_client, request_samples
 from .generation import (
     SamplingSettings,
     build_generation_config,
-    cut_at_stop,
-    eos_ids,
     generate,
     render_prompts,
     truncate_prompts,
@@ -72,9 +71,8 @@ class ModelSource:
     generates: bool = True
 
     def candidates(self, round_id: int, prompt_idx: list[int], prompts: list[Any]) -> list[list[Candidate]]:
-        kwargs = row_kwargs(self.template_kwargs, prompt_idx)
-        rendered = self.prompt_format.render(prompts, self.tokenizer, kwargs) if self.prompt_format.custom else \
-            render_prompts(prompts, self.tokenizer, self.conversational, row_kwargs=kwargs)
+        rendered = render_for(self.prompt_format, prompts, self.tokenizer, self.conversational,
+                              row_kwargs(self.template_kwargs, prompt_idx))
         ids = truncate_prompts(rendered, self.max_prompt_length, self.name)
         with self.model() as model:
             config = build_generation_config(self.sampling, model, self.tokenizer)
@@ -119,64 +117,6 @@ class TextSource:
             out.append([Candidate(t, self.name, len(ids), True, ids=ids) for t in self.texts(i)
                         for ids in [self.encode(t)]])
         return out
-
-
-@dataclass
-class VLLMSource:
-    """The policy's candidates from vLLM, through TRL's own engine (`trl.generation.vllm_generation.VLLMGeneration`,
-    the one GRPOTrainer uses, with its weight sync for ZeRO-3, FSDP and PEFT).
-
-    The engine gets the current weights once per round, before the round's generation; rounds start at an
-    optimizer-step boundary, so never during gradient accumulation.
-    """
-
-    engine: Any  # a VLLMGeneration
-    tokenizer: PreTrainedTokenizerBase
-    num_candidates: int
-    stop: set[int]  # EOS / end-of-turn ids
-    conversational: bool
-    max_prompt_length: int | None = None
-    name: str = "policy"
-    template_kwargs: Callable[[int], dict] | None = None
-    generates: bool = True
-    synced_round: int | None = None
-
-    def candidates(self, round_id: int, prompt_idx: list[int], prompts: list[Any]) -> list[list[Candidate]]:
-        ids = truncate_prompts(render_prompts(prompts, self.tokenizer, self.conversational,
-                                              row_kwargs=row_kwargs(self.template_kwargs, prompt_idx)),
-                               self.max_prompt_length, self.name)
-        if self.synced_round != round_id:
-            self.engine.sync_weights()
-            self.synced_round = round_id
-        k = self.num_candidates
-        _, completions, _, _ = self.engine.generate([p for p in ids for _ in range(k)], None, k)
-        out = []
-        for row in range(len(ids)):
-            samples = []
-            for seq in completions[row * k : (row + 1) * k]:
-                kept, finished = cut_at_stop(list(seq), self.stop)
-                samples.append(Candidate(self.tokenizer.decode(kept, skip_special_tokens=True), self.name, len(kept),
-                                         finished, ids=kept))
-            out.append(samples)
-        return out
-
-
-def vllm_engine(trainer: Any):
-    """TRL's vLLM engine for the policy, configured from the GRPO-named fields of the config."""
-    from trl.generation.vllm_generation import VLLMGeneration
-
-    a = trainer.args
-    return VLLMGeneration(
-        trainer.model, trainer.accelerator, trainer.processing_class, mode=a.vllm_mode,
-        server_base_url=a.vllm_server_base_url, server_host=a.vllm_server_host, server_port=a.vllm_server_port,
-        server_timeout=a.vllm_server_timeout, group_port=a.vllm_group_port,
-        tensor_parallel_size=a.vllm_tensor_parallel_size, gpu_memory_utilization=a.vllm_gpu_memory_utilization,
-        max_model_length=a.vllm_max_model_length, max_num_seqs=a.generation_batch_size * a.num_candidates,
-        enable_sleep_mode=a.vllm_enable_sleep_mode, model_impl=a.vllm_model_impl,
-        trust_remote_code=a.trust_remote_code, repetition_penalty=a.repetition_penalty, temperature=a.temperature,
-        top_p=a.top_p, top_k=a.top_k, max_completion_length=a.max_completion_length,
-        generation_kwargs=a.generation_kwargs if isinstance(a.generation_kwargs, dict) else None,
-    )
 
 
 @dataclass
@@ -225,6 +165,14 @@ class EndpointSource:
         return out
 
 
+def render_for(prompt_format: PromptFormat, prompts: list[Any], tokenizer: PreTrainedTokenizerBase,
+               conversational: bool, kwargs: list[dict] | None) -> list[list[int]]:
+    """Prompt ids in a source's format: its own template, else its tokenizer's chat template or the raw string."""
+    if prompt_format.custom:
+        return prompt_format.render(prompts, tokenizer, kwargs)
+    return render_prompts(prompts, tokenizer, conversational, row_kwargs=kwargs)
+
+
 def row_kwargs(template_kwargs: Callable[[int], dict] | None, prompt_idx: list[int]) -> list[dict] | None:
     return [template_kwargs(i) for i in prompt_idx] if template_kwargs is not None else None
 
@@ -246,10 +194,9 @@ def build_sources(trainer: Any) -> list[CandidateSource]:
                   template_kwargs=data.template_kwargs if data.has_template_kwargs else None)
     sources: list[CandidateSource] = []
     if a.teacher_mode == "add" and a.use_vllm:
-        tok = trainer.tokenizer_for_text
-        sources.append(VLLMSource(vllm_engine(trainer), tok, a.num_candidates, set(eos_ids(trainer.model, tok)),
-                                  data.conversational, a.max_prompt_length,
-                                  template_kwargs=common["template_kwargs"]))
+        from .vllm_source import vllm_source
+
+        sources.append(vllm_source(trainer, common["template_kwargs"]))
     elif a.teacher_mode == "add":
         sources.append(ModelSource(
             "policy", lambda: policy_for_generation(trainer), trainer.tokenizer_for_text, a.num_candidates,
@@ -275,7 +222,8 @@ def build_sources(trainer: Any) -> list[CandidateSource]:
 
 @contextmanager
 def policy_for_generation(trainer: Any):
-    """The policy, unwrapped from DDP / ZeRO (weights gathered unless `ds3_gather_for_generation=False`) / FSDP."""
+    """The policy, unwrapped from DDP / ZeRO (weights gathered unless `ds3_gather_for_generation=False`) / FSDP
+    (version 1: the root unit's parameters gathered)."""
     gather = trainer.args.ds3_gather_for_generation
     with activation_checkpointing_off(trainer.accelerator.unwrap_model(trainer.model_wrapped), trainer.args):
         with warnings.catch_warnings():
@@ -283,25 +231,21 @@ def policy_for_generation(trainer: Any):
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
             with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
                                              gather_deepspeed3_params=gather) as m:
-                with trainer.accelerator.autocast():
+                with fsdp1_root_params(trainer.accelerator, trainer.model_wrapped), trainer.accelerator.autocast():
                     yield m
 
 
 @contextmanager
 def activation_checkpointing_off(model: Any, args: Any):
-    """Activation checkpointing off while generating, then back on with the run's own settings (`every_n_layers`,
-    `offload` and the checkpoint kwargs of `activation_checkpointing_kwargs`), through the current API."""
-    was_on = bool(getattr(model, "is_activation_checkpointing", False))
+    """Activation checkpointing off while generating, then back on with the run's own settings."""
+    was_on = compat.checkpointing_is_on(model)
     if was_on:
-        model.activation_checkpointing_disable()
+        compat.checkpointing_off(model)
     try:
         yield
     finally:
         if was_on:
-            kwargs = dict(getattr(args, "activation_checkpointing_kwargs", None) or {})
-            every_n_layers, offload = kwargs.pop("every_n_layers", 1), kwargs.pop("offload", False)
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs or None,
-                                                  every_n_layers=every_n_layers, offload=offload)
+            compat.checkpointing_on(model, args)
 
 
 @contextmanager

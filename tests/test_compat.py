@@ -87,3 +87,23 @@ def test_no_runtime_module_imports_the_test_helpers():
             if any(n.split(".")[-1] == "testing" for n in names):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_checkpointing_names_follow_the_installed_transformers(tiny, make_args):
+    """5.18 renamed gradient checkpointing to activation checkpointing; 5.17 has only the old names."""
+    from packaging.version import Version
+    from transformers import __version__
+
+    from ail_trainer import compat
+
+    expected = "gradient_checkpointing" if Version(__version__) < Version("5.18") else "activation_checkpointing"
+    assert compat.CHECKPOINTING_ARG == expected
+    model, _ = tiny
+    args = make_args(**{expected: True, f"{expected}_kwargs": {"use_reentrant": False, "every_n_layers": 2}})
+    assert not compat.checkpointing_is_on(model)
+    compat.checkpointing_on(model, args)
+    assert compat.checkpointing_is_on(model)
+    layers = model.model.layers
+    assert [layer.gradient_checkpointing for layer in layers] == [i % 2 == 0 for i in range(len(layers))]
+    compat.checkpointing_off(model)
+    assert not compat.checkpointing_is_on(model)

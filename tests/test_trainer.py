@@ -338,21 +338,22 @@ def test_truncated_winners(tiny, make_args, mode):
 def test_rounds_keep_activation_checkpointing_settings_and_log_quietly(tiny, make_args, capsys):
     import warnings
 
+    from ail_trainer.compat import CHECKPOINTING_ARG as name  # the installed transformers' name for it
+
     ckpt = {"use_reentrant": False, "every_n_layers": 2}
-    trainer = make_trainer(tiny, make_args, generation_steps=1, max_steps=3, activation_checkpointing=True,
-                           activation_checkpointing_kwargs=ckpt)
+    trainer = make_trainer(tiny, make_args, generation_steps=1, max_steps=3, **{name: True, f"{name}_kwargs": ckpt})
     model = trainer.accelerator.unwrap_model(trainer.model)
     calls = []
-    enable = model.activation_checkpointing_enable
-    model.activation_checkpointing_enable = lambda **kw: calls.append(kw) or enable(**kw)
+    enable = getattr(model, f"{name}_enable")
+    setattr(model, f"{name}_enable", lambda **kw: calls.append(kw) or enable(**kw))
     capsys.readouterr()  # SFTTrainer's own preparation at init shows its bars once
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.train()
     assert len(trainer.round_stats) == 3
-    assert model.is_activation_checkpointing
+    assert getattr(model, f"is_{name}")
     # re-enabled after every round's generation with the run's own settings, not TRL's defaults
-    expected = {"activation_checkpointing_kwargs": {"use_reentrant": False}, "every_n_layers": 2, "offload": False}
+    expected = {f"{name}_kwargs": {"use_reentrant": False}, "every_n_layers": 2, "offload": False}
     assert len(calls) >= 3 and all(c == expected for c in calls), calls
     assert not [str(w.message) for w in caught if "checkpointing" in str(w.message)]
     assert "Tokenizing" not in capsys.readouterr().err  # no datasets progress bar per round's winners
@@ -368,3 +369,30 @@ def test_diverged_policy_fails_with_a_clear_error(tiny, make_args):
     trainer = make_trainer((model, tok), make_args, max_steps=1)
     with pytest.raises(RuntimeError, match=r"Round 0: 'policy' cannot sample: .* inf or NaN.*Lower `learning_rate`"):
         trainer.train()
+
+
+def test_fsdp1_generation_gathers_the_root_units_parameters(tiny, make_args, monkeypatch):
+    """Under FSDP version 1 the root unit's parameters (embeddings, final norm, LM head) stay sharded unless
+    summoned, as GRPOTrainer does with `summon_full_params(recurse=False)`; FSDP2 needs nothing."""
+    from contextlib import contextmanager
+
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    import ail_trainer.distributed as distributed
+    from ail_trainer.sources import policy_for_generation
+
+    trainer = make_trainer(tiny, make_args, max_steps=1)
+    summoned = []
+
+    @contextmanager
+    def summon(module, **kwargs):
+        summoned.append((module, kwargs))
+        yield
+
+    monkeypatch.setattr(FullyShardedDataParallel, "summon_full_params", summon)
+    for version, expected in [(2, []), (1, [(trainer.model_wrapped, {"recurse": False, "writeback": False})])]:
+        monkeypatch.setattr(distributed, "fsdp_version", lambda acc, v=version: v)
+        summoned.clear()
+        with policy_for_generation(trainer):
+            pass
+        assert summoned == expected
