@@ -40,7 +40,7 @@ from .selection import Selection
 from .sources import CandidateSource, build_sources
 from .stream import PromptStream
 from .teachers import Endpoint, Teacher, load_teacher_model, resolve_teachers
-from .updates import SkipEmptyUpdates
+from .updates import SkipEmptyUpdates, unwrap_skippable
 from .winners import tokenize_winners, winner_batch
 
 logger = logging.get_logger(__name__)
@@ -189,6 +189,8 @@ class ActiveInheritanceTrainer(SFTTrainer):
             moved = set_aside_old_rounds(self.args.output_dir)
             if moved is not None:
                 logger.warning(f"Records of an earlier run in {self.args.output_dir} were moved to {moved}.")
+        # a second train() builds its schedule on the optimizer itself; SkipEmptyUpdates wraps both again
+        self.optimizer, self.lr_scheduler = unwrap_skippable(self.optimizer), unwrap_skippable(self.lr_scheduler)
         return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):

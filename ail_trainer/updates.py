@@ -31,6 +31,11 @@ class SkippableStep:
         setattr(self._inner, name, value)
 
 
+def unwrap_skippable(obj: Any) -> Any:
+    """The optimizer or scheduler inside a `SkippableStep` (anything else as it is)."""
+    return obj._inner if isinstance(obj, SkippableStep) else obj
+
+
 class SkipEmptyUpdates(TrainerCallback):
     """Once the optimizer and scheduler exist, make their `step()` skippable for updates without winner tokens."""
 

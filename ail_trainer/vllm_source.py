@@ -126,8 +126,11 @@ class VLLMSource:
 
     def candidate(self, seq: list[int]) -> Candidate:
         kept, finished = cut_at_stop(list(seq), self.stop)
-        # vLLM stops early only at a stop token or string, including an EOS it read from the checkpoint on disk
-        finished = finished or len(seq) < self.request_kwargs["max_tokens"]
+        if not finished and len(seq) < self.request_kwargs["max_tokens"]:
+            # vLLM stops early only at a stop token or string, e.g. an EOS it read from the checkpoint on disk
+            finished = True
+            if kept and kept[-1] in self.tokenizer.all_special_ids:
+                kept = kept[:-1]
         text = self.tokenizer.decode(kept, skip_special_tokens=True)
         if self.prompt_format.stop_strings:
             text, cut = cut_at_stop_strings(text, self.prompt_format.stop_strings)

@@ -396,3 +396,13 @@ def test_fsdp1_generation_gathers_the_root_units_parameters(tiny, make_args, mon
         with policy_for_generation(trainer):
             pass
         assert summoned == expected
+
+
+def test_a_second_train_call_continues_on_the_same_trainer(tiny, make_args):
+    """`train()` twice on one trainer (as a notebook does): the skippable optimizer and schedule are rebuilt."""
+    trainer = make_trainer(tiny, make_args, max_steps=2)
+    trainer.train()
+    first = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+    trainer.train()
+    assert trainer.state.global_step == 2 and len(trainer.round_stats) >= 1
+    assert any(not torch.equal(first[k], v) for k, v in trainer.model.state_dict().items())
