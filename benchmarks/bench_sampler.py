@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     config = build_generation_config(SamplingSettings(a.new_tokens, top_p=0.9), model, tok)
     paths = {"ours": run_ours, "generate": run_generate}
     rates: dict[str, list[float]] = {name: [] for name in paths}
-    for name, fn in paths.items():  # warm-up, not timed
+    for fn in paths.values():  # warm-up, not timed
         fn(model, tok, ids[: a.batch], a.k, config, a.batch)
     for repeat in range(a.repeats):
         for name, fn in paths.items():
