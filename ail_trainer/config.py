@@ -159,7 +159,8 @@ class ActiveInheritanceConfig(SFTConfig):
                           "generate or score."},
     )
     candidates_column: str | None = field(
-        default=None, metadata={"help": "Dataset column of precomputed candidates (a list of strings per row)."}
+        default=None, metadata={"help": "Dataset column of precomputed candidates: a list of strings per row, or of "
+                          "{text, finished} mappings (`finished` false: cut at a length limit)."}
     )
     include_reference: bool = field(
         default=False,

@@ -15,13 +15,22 @@ RESERVED = ("prompt", "completion", "messages", "conversations")
 TEMPLATE_COLUMNS = ("tools", "chat_template_kwargs")  # per-row chat-template arguments, as SFTTrainer reads them
 
 
+@dataclass(frozen=True)
+class Precomputed:
+    """One precomputed candidate; `finished` False marks a text cut at a length limit (then `truncated_winners`
+    applies to it as to a sampled candidate)."""
+
+    text: str
+    finished: bool = True
+
+
 @dataclass
 class PromptData:
     """The training prompts, in their original format (a string or a list of messages)."""
 
     prompts: list[Any]
     references: list[Any] | None
-    precomputed: list[list[str]] | None
+    precomputed: list[list[Precomputed]] | None
     columns: dict[str, list[Any]]  # every other column, passed to rewards as keyword arguments
     conversational: bool
 
@@ -229,14 +238,8 @@ def load_prompt_data(dataset: Any, candidates_column: str | None = None, include
                 f"candidates_column={candidates_column!r} is not a dataset column (columns: {names}). Set it to "
                 "the column that holds each row's list of candidate strings, or leave it unset."
             )
-        precomputed = []
-        for i, cands in enumerate(_column(dataset, candidates_column)):
-            if cands is not None and not (isinstance(cands, (list, tuple)) and all(isinstance(c, str) for c in cands)):
-                raise ValueError(
-                    f"Row {i} of candidates_column {candidates_column!r} is {cands!r}; it must be a list of strings "
-                    "(candidate completions), e.g. ['first answer', 'second answer']."
-                )
-            precomputed.append(list(cands or []))
+        precomputed = [precomputed_row(i, cands, candidates_column)
+                       for i, cands in enumerate(_column(dataset, candidates_column))]
     if include_reference and references is None:
         raise ValueError(
             "include_reference=True needs a reference completion: a 'completion' column, or a 'messages' column "
@@ -256,3 +259,22 @@ def reference_text(reference: Any) -> str:
     if isinstance(reference, str):
         return reference
     return "".join(str(m.get("content") or "") for m in reference)
+
+
+def precomputed_row(i: int, cands: Any, column: str) -> list[Precomputed]:
+    """A row of `candidates_column`: strings, or mappings {"text": ..., "finished": ...}."""
+    def one(c: Any) -> Precomputed | None:
+        if isinstance(c, str):
+            return Precomputed(c)
+        if isinstance(c, dict) and isinstance(c.get("text"), str) and isinstance(c.get("finished", True), bool):
+            return Precomputed(c["text"], c.get("finished", True))
+        return None
+
+    row = [one(c) for c in cands] if isinstance(cands, (list, tuple)) else [None]
+    if cands is not None and any(c is None for c in row):
+        raise ValueError(
+            f"Row {i} of candidates_column {column!r} is {cands!r}; it must be a list of strings (candidate "
+            "completions), e.g. ['first answer', 'second answer'], or of mappings {'text': ..., 'finished': bool} "
+            "where `finished` False marks an answer cut at a length limit."
+        )
+    return row if cands is not None else []

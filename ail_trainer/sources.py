@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase
 from trl.models import unwrap_model_for_generation
 
 from . import compat
-from .data import reference_text
+from .data import Precomputed, reference_text
 from .distributed import fsdp1_root_params, is_zero3, synced_generation
 from .endpoint import describe_error, endpoint_client, request_samples
 from .generation import (
@@ -107,15 +107,15 @@ class TextSource:
     """Fixed texts per prompt: a precomputed candidates column, or the dataset's reference completion."""
 
     name: str
-    texts: Callable[[int], list[str]]  # prompt index -> its texts
+    texts: Callable[[int], list[Precomputed]]  # prompt index -> its texts, and whether each ended on its own
     encode: Encode
     generates: bool = False
 
     def candidates(self, round_id: int, prompt_idx: list[int], prompts: list[Any]) -> list[list[Candidate]]:
         out = []
         for i in prompt_idx:
-            out.append([Candidate(t, self.name, len(ids), True, ids=ids) for t in self.texts(i)
-                        for ids in [self.encode(t)]])
+            out.append([Candidate(t.text, self.name, len(ids), t.finished, ids=ids) for t in self.texts(i)
+                        for ids in [self.encode(t.text)]])
         return out
 
 
@@ -177,12 +177,12 @@ def row_kwargs(template_kwargs: Callable[[int], dict] | None, prompt_idx: list[i
     return [template_kwargs(i) for i in prompt_idx] if template_kwargs is not None else None
 
 
-def precomputed_source(column: list[list[str]], encode: Encode) -> TextSource:
+def precomputed_source(column: list[list[Precomputed]], encode: Encode) -> TextSource:
     return TextSource("precomputed", lambda i: column[i], encode)
 
 
 def reference_source(references: list[Any], encode: Encode) -> TextSource:
-    return TextSource("reference", lambda i: [reference_text(references[i])], encode)
+    return TextSource("reference", lambda i: [Precomputed(reference_text(references[i]))], encode)
 
 
 def build_sources(trainer: Any) -> list[CandidateSource]:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +103,25 @@ def test_replicate_smoke_resumes_and_summarizes(tmp_path):
             base = conditions["base"][attr]["mean"]
             assert row["vs_base"][attr] == pytest.approx((row[attr]["mean"] - base) / abs(base) * 100)
     assert (out / "replicate.png").stat().st_size > 0 and "| condition |" in (out / "replicate.md").read_text()
+
+
+def test_shared_pool_smoke_resumes_from_its_pool_and_runs(tmp_path):
+    out = tmp_path / "shared-pool"
+    cmd = [sys.executable, "benchmarks/shared_pool.py", "--smoke", "--output", str(out)]
+    first = subprocess.run(cmd + ["--conditions", "base", "passive"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    kept = {p: p.stat().st_mtime_ns for p in [*(out / "runs").glob("*.json"), *(out / "pool-seed0").glob("*.json")]}
+    assert {p.name for p in kept} >= {"base-seed0.json", "passive-seed0.json", "chunk-000.json", "chunk-001.json"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)  # resumes: nothing redone
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    pool = json.loads((out / "pool-seed0" / "chunk-000.json").read_text())["pool"]
+    assert len(pool) == 4 and all(len(row) == 8 for row in pool)
+    summary = json.loads((out / "shared_pool.json").read_text())
+    assert set(summary["conditions"]) == {"base", "passive", "mtld_k8", "mtld_k4", "length_down_k4", "length_up_k4"}
+    for name, row in summary["conditions"].items():
+        if name != "base":
+            pct, low, high = row["vs_base"]["tokens"]["pooled"]
+            assert low <= pct <= high or np.isnan(pct)
+    assert (out / "shared_pool.png").stat().st_size > 0 and (out / "pool-seed0" / "dataset").is_dir()

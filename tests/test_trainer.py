@@ -406,3 +406,15 @@ def test_a_second_train_call_continues_on_the_same_trainer(tiny, make_args):
     trainer.train()
     assert trainer.state.global_step == 2 and len(trainer.round_stats) >= 1
     assert any(not torch.equal(first[k], v) for k, v in trainer.model.state_dict().items())
+
+
+def test_precomputed_candidates_carry_whether_they_ended(tiny, make_args):
+    """A pool sampled earlier keeps its cut-off flags, so `truncated_winners` treats them as sampled candidates."""
+    long_cut = {"text": "a much longer answer that was cut at the cap", "finished": False}
+    data = prompt_dataset("train").select(range(4)).map(lambda r: {"pool": [long_cut, {"text": "short"}]})
+    trainer = make_trainer(tiny, make_args, dataset=data, candidates_column="pool", teacher_mode="replace",
+                           reward_funcs=["length"], truncated_winners="drop", max_steps=1)
+    trainer.train()
+    for rec in read_round(trainer.args.output_dir, 0):
+        assert [c.finished for c in rec.candidates] == [False, True]
+        assert [rec.candidates[w].text for w in rec.winners] == ["short"]  # the longer one was cut: it cannot win

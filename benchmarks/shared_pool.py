@@ -1,0 +1,320 @@
+"""The paper's offline protocol on one shared candidate pool per seed, measured on held-out prompts with intervals.
+
+    python benchmarks/shared_pool.py                       # SmolLM2-135M-Instruct, seeds 0 1 2, every condition
+    python benchmarks/shared_pool.py --seeds 0 --conditions base passive mtld_k8
+    python benchmarks/shared_pool.py --smoke               # the toy model, a few prompts (CI)
+
+Per seed:
+1. **Pool.** The base model samples `pool_k` candidates for each training prompt (top_p 0.9, temperature 1.0, as the
+   paper). It is written chunk by chunk (`pool-seed<s>/chunk-NNN.json`), so a killed run loses one chunk at most,
+   then saved as a `datasets` folder (`pool-seed<s>/dataset`) with each candidate's text and whether it ended
+   before the cap.
+2. **Conditions.** Each trains the base model offline (`candidate_generation: offline`, `teacher_mode: replace`,
+   the pool as `candidates_column`) on the winners among its first k candidates: passive takes candidate 0 (k=1),
+   an active objective scores its first 4 or 8 with its reward. Same prompts, steps and seed for every condition.
+3. **Evaluation.** `eval_prompts` held-out instructions (topics never trained on) × `eval_samples` samples each, with
+   the same sampling seed for every condition of a seed. Each prompt's mean enters a paired bootstrap 95% interval
+   (`ail_trainer.report.percent_change`) for every % change against base and against passive, per seed and pooled
+   over seeds (each prompt's mean over seeds).
+
+Every step writes its file as soon as it finishes (`runs/<condition>-seed<s>.json`), and a rerun skips what exists,
+so the job resumes after a kill. The summary is `shared_pool.json`, `shared_pool.md` and `shared_pool.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import RESULTS, machine, quiet
+
+ATTRIBUTES = ("tokens", "mtld", "capped")
+
+
+@dataclass
+class Condition:
+    name: str
+    k: int  # candidates of the pool the condition selects from; 0: no training
+    rewards: list = field(default_factory=list)
+    target: str | None = None
+    direction: int = 0
+
+
+CONDITIONS = [
+    Condition("base", 0),
+    Condition("passive", 1, ["length"]),  # k=1: candidate 0, whatever it scores
+    Condition("mtld_k8", 8, ["mtld"], "mtld", +1),
+    Condition("mtld_k4", 4, ["mtld"], "mtld", +1),
+    Condition("length_down_k4", 4, [{"name": "length", "maximize": False}], "tokens", -1),
+    Condition("length_up_k4", 4, ["length"], "tokens", +1),
+]
+
+
+@dataclass
+class Sizes:
+    model: str = "builtin:smollm2-135m-instruct"
+    train_prompts: int = 320
+    eval_prompts: int = 84
+    eval_samples: int = 4
+    pool_k: int = 8
+    max_completion_length: int = 128
+    eval_max_completion_length: int = 192  # above the training cap, so a longer answer can show as longer
+    chunk: int = 16
+    generation_batch_size: int = 16
+    epochs: int = 2
+    batch_size: int = 8
+    learning_rate: float = 1e-5
+    lr_scheduler_type: str = "constant"
+    truncated_winners: str = "no_eos"
+    seeds: tuple = (0, 1, 2)
+
+
+SMOKE = Sizes(model="builtin:tiny-chat", train_prompts=6, eval_prompts=4, eval_samples=2, max_completion_length=8,
+              eval_max_completion_length=10, chunk=4, epochs=1, batch_size=2, seeds=(0,))
+
+
+def prompt_sets(sizes: Sizes) -> dict[str, list]:
+    """Training instructions (a fixed random subset of the train split) and held-out ones (the test split's topics
+    never appear in training)."""
+    from ail_trainer.prompts import as_chat, load_instructions
+
+    train = load_instructions("train")
+    order = np.random.default_rng(0).permutation(len(train))[: sizes.train_prompts]
+    return {"train": [as_chat(train[i]["prompt"]) for i in order],
+            "eval": [as_chat(r["prompt"]) for r in load_instructions("test")[: sizes.eval_prompts]]}
+
+
+def model_path(sizes: Sizes) -> str:
+    from ail_trainer.builtin import builtin_model_path
+
+    return builtin_model_path(sizes.model)
+
+
+def sample(model, tok, prompts: list, k: int, max_new_tokens: int, seed: int, batch: int) -> list:
+    from ail_trainer.generation import SamplingSettings, build_generation_config, generate, render_prompts
+
+    config = build_generation_config(SamplingSettings(max_new_tokens, temperature=1.0, top_p=0.9), model, tok)
+    torch.manual_seed(seed)
+    return generate(model, tok, render_prompts(prompts, tok, True), k, config, batch, show_progress=False)
+
+
+def build_pool(sets: dict, sizes: Sizes, seed: int, folder: Path) -> list[list[dict]]:
+    """The seed's pool, chunk by chunk; chunks already on disk are kept."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    prompts = sets["train"]
+    model = tok = None
+    for start in range(0, len(prompts), sizes.chunk):
+        path = folder / f"chunk-{start // sizes.chunk:03d}.json"
+        if path.exists():
+            continue
+        if model is None:
+            tok = AutoTokenizer.from_pretrained(model_path(sizes))
+            model = AutoModelForCausalLM.from_pretrained(model_path(sizes), dtype=torch.float32).eval()
+        began = time.perf_counter()
+        rows = sample(model, tok, prompts[start : start + sizes.chunk], sizes.pool_k, sizes.max_completion_length,
+                      seed * 100_003 + start, sizes.generation_batch_size)
+        pool = [[{"text": g.text, "finished": g.finished, "num_tokens": len(g.ids)} for g in row] for row in rows]
+        path.write_text(json.dumps({"start": start, "seconds": time.perf_counter() - began, "pool": pool}))
+        print(f"pool seed {seed}: prompts {start}-{start + len(rows) - 1} "
+              f"({time.perf_counter() - began:.0f} s)", flush=True)
+    chunks = [json.loads(p.read_text()) for p in sorted(folder.glob("chunk-*.json"))]
+    pool = [row for c in chunks for row in c["pool"]][: len(prompts)]
+    dataset_dir = folder / "dataset"
+    if not dataset_dir.exists():
+        from datasets import Dataset
+
+        Dataset.from_dict({"prompt": prompts, "candidates": pool}).save_to_disk(str(dataset_dir))
+    return pool
+
+
+def train(cond: Condition, sets: dict, pool: list, sizes: Sizes, seed: int, work: Path):
+    from datasets import Dataset
+
+    from ail_trainer import ActiveInheritanceConfig, ActiveInheritanceTrainer
+
+    rows = [[{"text": c["text"], "finished": c["finished"]} for c in cands[: cond.k]] for cands in pool]
+    args = ActiveInheritanceConfig(
+        output_dir=str(work), candidate_generation="offline", teacher_mode="replace", candidates_column="pool",
+        max_completion_length=sizes.max_completion_length, num_train_epochs=sizes.epochs,
+        per_device_train_batch_size=sizes.batch_size, learning_rate=sizes.learning_rate,
+        lr_scheduler_type=sizes.lr_scheduler_type, truncated_winners=sizes.truncated_winners, seed=seed,
+        bf16=False, use_cpu=True, save_strategy="no", report_to="none", logging_steps=1000, disable_tqdm=True,
+        num_completions_to_print=0,
+    )
+    trainer = ActiveInheritanceTrainer(model_path(sizes), reward_funcs=cond.rewards, args=args,
+                                       train_dataset=Dataset.from_dict({"prompt": sets["train"], "pool": rows}))
+    trainer.train()
+    return trainer
+
+
+def measure(model, tok, sets: dict, sizes: Sizes, seed: int) -> dict:
+    """Per held-out prompt: the mean over its samples of tokens, MTLD and the cut-at-cap share."""
+    from ail_trainer.rewards import MTLD
+
+    rows = sample(model, tok, sets["eval"], sizes.eval_samples, sizes.eval_max_completion_length, 1000 + seed,
+                  sizes.generation_batch_size)
+    mtld = MTLD()
+    per_prompt = {
+        "tokens": [float(np.mean([len(g.ids) for g in row])) for row in rows],
+        "mtld": [float(np.mean(mtld(completions=[g.text for g in row]))) for row in rows],
+        "capped": [float(np.mean([not g.finished for g in row])) for row in rows],
+    }
+    return {"per_prompt": per_prompt, "means": {a: float(np.mean(v)) for a, v in per_prompt.items()},
+            "examples": [{"prompt": sets["eval"][i][-1]["content"], "answer": rows[i][0].text} for i in range(2)]}
+
+
+def run_one(cond: Condition, seed: int, sets: dict, pool: list, sizes: Sizes, out: Path) -> dict:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    work = out / "work" / f"{cond.name}-seed{seed}"
+    tok = AutoTokenizer.from_pretrained(model_path(sizes))
+    start = time.perf_counter()
+    stats: list = []
+    if cond.k == 0:
+        model = AutoModelForCausalLM.from_pretrained(model_path(sizes), dtype=torch.float32)
+    else:
+        trainer = train(cond, sets, pool, sizes, seed, work)
+        model, stats = trainer.model, trainer.round_stats
+    trained = time.perf_counter() - start
+    model.eval()
+    result = measure(model, tok, sets, sizes, seed)
+    result.update(condition=cond.name, seed=seed, k=cond.k, train_seconds=trained,
+                  eval_seconds=time.perf_counter() - start - trained, rounds=stats)
+    shutil.rmtree(work, ignore_errors=True)
+    del model
+    gc.collect()
+    return result
+
+
+def change(runs: dict, name: str, ref: str, attr: str, seeds: list[int]) -> dict:
+    """% change of `name` against `ref` on `attr`: per seed, and pooled (each prompt's mean over seeds), each with
+    its 95% paired bootstrap interval over prompts."""
+    from ail_trainer.report import percent_change
+
+    both = [s for s in seeds if (name, s) in runs and (ref, s) in runs]
+    out: dict = {"per_seed": {}}
+    for s in both:
+        pct, low, high = percent_change(np.array(runs[ref, s]["per_prompt"][attr]),
+                                        np.array(runs[name, s]["per_prompt"][attr]))
+        out["per_seed"][str(s)] = [pct, low, high]
+    if both:
+        before = np.mean([runs[ref, s]["per_prompt"][attr] for s in both], axis=0)
+        after = np.mean([runs[name, s]["per_prompt"][attr] for s in both], axis=0)
+        out["pooled"] = list(percent_change(before, after))
+        out["seeds"] = len(both)
+    return out
+
+
+def summarize(runs: dict, sizes: Sizes) -> dict:
+    seeds = sorted({s for _, s in runs})
+    table: dict = {}
+    for cond in CONDITIONS:
+        mine = [runs[cond.name, s] for s in seeds if (cond.name, s) in runs]
+        if not mine:
+            continue
+        row: dict = {"seeds": len(mine), "means": {a: float(np.mean([r["means"][a] for r in mine]))
+                                                   for a in ATTRIBUTES}}
+        for ref in ("base", "passive"):
+            if ref != cond.name:
+                row[f"vs_{ref}"] = {a: change(runs, cond.name, ref, a, seeds) for a in ATTRIBUTES}
+        rounds = [st for r in mine for st in r["rounds"]]
+        if rounds:
+            row["training"] = {
+                "selection_gain": float(np.mean([v for st in rounds for k, v in st.items()
+                                                 if k.endswith("/selection_gain")])),
+                "winner_tokens": float(np.mean([st["ai/winner_tokens_mean"] for st in rounds])),
+                "truncated_winners": float(np.mean([st["ai/truncated_winners_fraction"] for st in rounds]))}
+        table[cond.name] = row
+    return {"machine": machine(), "sizes": asdict(sizes), "conditions": table,
+            "targets": {c.name: [c.target, c.direction] for c in CONDITIONS if c.target}}
+
+
+def fmt(c: dict | None) -> str:
+    if not c or "pooled" not in c:
+        return "–"
+    pct, low, high = c["pooled"]
+    return f"{pct:+.1f}% [{low:+.1f}, {high:+.1f}]"
+
+
+def markdown(summary: dict) -> str:
+    lines = ["| condition (seeds) | tokens | MTLD | capped share | MTLD vs base | tokens vs base | MTLD vs passive |",
+             "|---|---|---|---|---|---|---|"]
+    for name, row in summary["conditions"].items():
+        m = row["means"]
+        vb, vp = row.get("vs_base", {}), row.get("vs_passive", {})
+        lines.append(f"| {name} ({row['seeds']}) | {m['tokens']:.1f} | {m['mtld']:.1f} | {m['capped']:.0%} | "
+                     f"{fmt(vb.get('mtld'))} | {fmt(vb.get('tokens'))} | {fmt(vp.get('mtld'))} |")
+    lines += ["", "Means over seeds of each held-out prompt's mean; % changes pooled over seeds with a 95% paired "
+              "bootstrap interval over prompts. Per-seed changes are in `shared_pool.json`."]
+    return "\n".join(lines)
+
+
+def figure(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in summary["conditions"] if n != "base"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, attr in zip(axes, ("mtld", "tokens")):
+        vals = [summary["conditions"][n]["vs_base"][attr].get("pooled", [np.nan] * 3) for n in names]
+        mid = [v[0] for v in vals]
+        err = [[v[0] - v[1] for v in vals], [v[2] - v[0] for v in vals]]
+        ax.bar(range(len(names)), mid, yerr=err, capsize=3,
+               color=["#d62728" if summary["targets"].get(n, [None])[0] == attr else "#888888" for n in names])
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{attr}: % change vs base (95% interval)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="The toy model, a few prompts, one seed.")
+    parser.add_argument("--output", default=None, help="Results folder (default benchmarks/results/shared-pool).")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--conditions", nargs="+", default=None, choices=[c.name for c in CONDITIONS])
+    parser.add_argument("--summary-only", action="store_true", help="Summarize the finished runs; run nothing.")
+    args = parser.parse_args(argv)
+    quiet()
+    sizes = SMOKE if args.smoke else Sizes()
+    if args.seeds:
+        sizes.seeds = tuple(args.seeds)
+    out = Path(args.output or RESULTS / ("shared-pool-smoke" if args.smoke else "shared-pool"))
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    sets = prompt_sets(sizes)
+    conditions = [c for c in CONDITIONS if not args.conditions or c.name in args.conditions]
+    for seed in [] if args.summary_only else sizes.seeds:
+        pool = build_pool(sets, sizes, seed, out / f"pool-seed{seed}")
+        for cond in conditions:
+            path = out / "runs" / f"{cond.name}-seed{seed}.json"
+            if path.exists():
+                continue  # finished before an interruption
+            result = run_one(cond, seed, sets, pool, sizes, out)
+            path.write_text(json.dumps(result, indent=1))
+            print(f"{cond.name} seed {seed}: " + ", ".join(f"{a} {v:.3g}" for a, v in result["means"].items())
+                  + f" (train {result['train_seconds']:.0f} s, eval {result['eval_seconds']:.0f} s)", flush=True)
+    runs = {(r["condition"], r["seed"]): r for p in sorted((out / "runs").glob("*.json"))
+            for r in [json.loads(p.read_text())] if r["seed"] in sizes.seeds}
+    summary = summarize(runs, sizes)
+    (out / "shared_pool.json").write_text(json.dumps(summary, indent=1))
+    (out / "shared_pool.md").write_text(markdown(summary) + "\n")
+    figure(summary, out / "shared_pool.png")
+    print(markdown(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
