@@ -124,3 +124,26 @@ def test_server_mode_through_trl_vllm_client(tiny_path, tmp_path, fake_server):
     assert all(len(set(r)) > 1 for r in rows)
     assert fake_server.prefix_cache_resets == 2  # one weight sync per round
     assert same_weights(fake_server.sampler.weights_seen[-1], trainer.model) is False
+
+
+def test_tensor_parallel_ranks_send_the_same_seeded_requests(tiny_path, monkeypatch):
+    """2: under tensor parallelism every rank of a group sends the group's prompts with the same seeds (vLLM needs
+    identical requests on every rank of the group) and keeps its own rows; simulated as the two ranks of one group."""
+    from types import SimpleNamespace
+
+    from ail_trainer.vllm_source import colocate_generate, request_seed
+
+    llm = FakeLLM(tiny_path)
+    engine = SimpleNamespace(tensor_parallel_size=2, tp_group="group", enable_sleep_mode=False, llm=llm)
+    mine = {0: ([[5, 6, 7]], [request_seed(0, 1, 10)]), 1: ([[8, 9]], [request_seed(0, 1, 11)])}
+    seen = {}
+    for rank in (0, 1):
+        monkeypatch.setattr(torch.distributed, "all_gather_object",
+                            lambda out, obj, group=None: out.__setitem__(slice(None), [list(zip(*mine[0])),
+                                                                                       list(zip(*mine[1]))]))
+        monkeypatch.setattr(torch.distributed, "get_rank", lambda group=None, r=rank: r)
+        llm.sampler.requests.clear()
+        rows = colocate_generate(engine, *mine[rank], K, {"max_tokens": 4, "logprobs": None})
+        seen[rank] = [(p.seed, p.n) for p in llm.sampler.requests]
+        assert len(rows) == 1 and len(rows[0]) == K
+    assert seen[0] == seen[1] == [(mine[0][1][0], K), (mine[1][1][0], K)]
