@@ -200,6 +200,12 @@ class ActiveInheritanceConfig(SFTConfig):
         default=None, metadata={"help": "Winners whose combined score is below this are dropped for the round."}
     )
 
+    beta: float = field(
+        default=0.0,
+        metadata={"help": "KL coefficient toward the initial policy on the winners' tokens (GRPOConfig's name; GRPO's "
+                          "per-token k3 estimator), against the sharpening that training on the model's own samples "
+                          "causes. 0 loads no reference model. Logged as `kl`."},
+    )
     truncated_winners: str = field(
         default="no_eos",
         metadata={
@@ -252,6 +258,8 @@ class ActiveInheritanceConfig(SFTConfig):
         if self.candidate_generation not in CANDIDATE_GENERATION:
             raise ValueError(f"candidate_generation must be one of {CANDIDATE_GENERATION}, got "
                              f"{self.candidate_generation!r}.")
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0 (0 disables the KL penalty), got {self.beta}.")
         if self.top_n < 1:
             raise ValueError(f"top_n must be >= 1, got {self.top_n}.")
         if self.truncated_winners not in TRUNCATED_WINNERS:

@@ -27,8 +27,9 @@ from .checks import (
 )
 from .config import ActiveInheritanceConfig, as_config
 from .data import PromptLoader, as_completion
-from .distributed import check_backend, is_zero3
+from .distributed import check_backend, is_fsdp, is_zero3
 from .endpoint import preflight_endpoint
+from .kl import kl_penalty, reference_log_probs, reference_model
 from .quiet import no_dataset_bars
 from .records import RoundRecord, read_round, set_aside_old_rounds, write_round
 from .rewards import resolve_rewards
@@ -143,6 +144,7 @@ class ActiveInheritanceTrainer(SFTTrainer):
                 func.device = self.accelerator.device
                 func.offload = args.offload_teachers and self.accelerator.device.type != "cpu"
         self.sources: list[CandidateSource] = build_sources(self)
+        self.ref_model = self._reference_model() if args.beta > 0 else None
 
         self.schedule: RoundSchedule | None = None
         self.round_stats: list[dict[str, float]] = []
@@ -216,6 +218,44 @@ class ActiveInheritanceTrainer(SFTTrainer):
             logger.warning(f"Step {self.state.global_step + 1}: all prompts were dropped; the update is skipped.")
             return batches, None
         return batches, compat.num_items_in_batch(self, batches, device)
+
+    def _reference_model(self) -> Any:
+        """The frozen initial policy for the KL penalty (`beta`), placed like the policy."""
+        if is_fsdp(self.accelerator) or is_zero3(self.accelerator):
+            raise ValueError("beta > 0 (the KL penalty) keeps an unsharded copy of the initial policy, which FSDP and "
+                             "ZeRO-3 shard at load: it runs on one process, DDP and ZeRO-2. Use one of those, or "
+                             "beta=0.")
+        if self.compute_loss_func is not None or self.label_smoother is not None:
+            raise ValueError("beta > 0 (the KL penalty) adds to SFTTrainer's own token loss; it cannot combine with "
+                             "`compute_loss_func` or `label_smoothing_factor`. Drop one of them.")
+        ref = reference_model(self.model)
+        return None if ref is None else ref.to(self.accelerator.device)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """SFTTrainer's loss, plus `beta` times the KL penalty toward the initial policy while training.
+
+        SFTTrainer's forward (its fused LM head: per-token log-probabilities, no full logits) is read through a
+        forward hook, so the penalty costs one extra forward of the reference and nothing more."""
+        if self.args.beta == 0 or not model.training:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        captured: dict[str, Any] = {}
+        hook = self.accelerator.unwrap_model(model).register_forward_hook(
+            lambda module, args, output: captured.setdefault("output", output))
+        try:
+            result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        finally:
+            hook.remove()
+        loss, outputs = result if return_outputs else (result, None)
+        fused = captured["output"]
+        mask = fused.label_mask
+        ref = reference_log_probs(self.ref_model, self.accelerator.unwrap_model(model), inputs)
+        penalty, mean = kl_penalty(fused.log_probs, ref, mask,
+                                   mask.sum() if num_items_in_batch is None else num_items_in_batch)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            penalty = penalty * self.accelerator.num_processes  # as SFTTrainer scales its CE loss
+        compat.record_train_metric(self, "kl", mean)
+        loss = loss + self.args.beta * penalty
+        return (loss, outputs) if return_outputs else loss
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         if self._skip_update:

@@ -1,4 +1,7 @@
+import copy
 import logging
+import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -418,3 +421,35 @@ def test_precomputed_candidates_carry_whether_they_ended(tiny, make_args):
     for rec in read_round(trainer.args.output_dir, 0):
         assert [c.finished for c in rec.candidates] == [False, True]
         assert [rec.candidates[w].text for w in rec.winners] == ["short"]  # the longer one was cut: it cannot win
+
+
+def test_beta_holds_the_policy_near_its_start(tiny, make_args):
+    """The KL penalty (`beta`): zero at the first step (policy = reference), logged as `kl`, and a strong one keeps
+    the trained policy's tokens closer to the initial policy than plain SFT on the same winners."""
+    from ail_trainer.kl import kl_penalty
+
+    lp = torch.tensor([[-1.0, -2.0, -3.0]])
+    mask = torch.tensor([[True, True, False]])
+    penalty, mean = kl_penalty(lp, lp.clone(), mask, 2)
+    assert penalty.item() == 0.0 and mean == 0.0
+    penalty, _ = kl_penalty(lp, lp + torch.tensor([[0.5, 0.0, 9.0]]), mask, 2)  # the masked token does not count
+    assert penalty.item() == pytest.approx((math.exp(0.5) - 0.5 - 1) / 2)
+
+    drift = {}
+    for beta in (0.0, 50.0):
+        model, tok = tiny
+        trainer = make_trainer((copy.deepcopy(model), tok), make_args, beta=beta, max_steps=4, learning_rate=3e-3,
+                               output_dir=str(Path(make_args().output_dir) / f"beta{beta}"))
+        start = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        trainer.train()
+        drift[beta] = sum((v - start[k]).norm().item() for k, v in trainer.model.state_dict().items())
+        logged = [h["kl"] for h in trainer.state.log_history if "kl" in h]
+        assert (beta > 0) == bool(logged)
+        assert trainer.ref_model is None if beta == 0 else all(not p.requires_grad
+                                                               for p in trainer.ref_model.parameters())
+    assert drift[50.0] < drift[0.0]
+
+
+def test_beta_must_not_be_negative():
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        ActiveInheritanceConfig("x", beta=-0.1, bf16=False)
