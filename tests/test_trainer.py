@@ -453,3 +453,19 @@ def test_beta_holds_the_policy_near_its_start(tiny, make_args):
 def test_beta_must_not_be_negative():
     with pytest.raises(ValueError, match="beta must be >= 0"):
         ActiveInheritanceConfig("x", beta=-0.1, bf16=False)
+
+
+def test_beta_with_lora_uses_the_policy_with_its_adapter_off(tiny, make_args):
+    """With PEFT the reference is the base weights (the adapter disabled): no copy, and the penalty grows from zero
+    as the adapter trains."""
+    from peft import LoraConfig
+
+    model, tok = tiny
+    args = make_args(beta=1.0, max_steps=4, learning_rate=1e-2)
+    trainer = ActiveInheritanceTrainer(copy.deepcopy(model), args, processing_class=tok, reward_funcs=[count_e],
+                                       train_dataset=prompt_dataset("train").select(range(8)),
+                                       peft_config=LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    assert trainer.ref_model is None
+    trainer.train()
+    kl = [h["kl"] for h in trainer.state.log_history if "kl" in h]
+    assert kl[0] == pytest.approx(0.0, abs=1e-6) and max(kl) > 0
