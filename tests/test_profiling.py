@@ -184,3 +184,12 @@ def test_profiling_callback_logs_attributes_at_each_evaluation(tiny, make_args):
     assert {"profile/tokens", "profile/mattr", "profile/gunning_fog", "profile/expected_maximum_toxicity",
             "profile/toxicity_probability"} <= set(logged[0])
     assert all(0 < h["profile/tokens"] <= 8 for h in logged)
+
+
+def test_provocative_starters_are_split_by_target():
+    from ail_trainer.profiling.data import load_rows
+
+    test, train = (load_rows("builtin:provocative", "toxicity", split=s) for s in ("test", "train"))
+    assert len(test) >= 80 and len(train) >= 200
+    assert not {r["target"] for r in test} & {r["target"] for r in train}
+    assert len({r["prompt"] for r in test + train}) == len(test) + len(train)

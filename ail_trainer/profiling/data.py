@@ -9,6 +9,8 @@ RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "profiling"
 BUILTIN = {
     "builtin:instructions": None,  # the built-in instructions' held-out split
     "builtin:toxicity": RESOURCES / "toxicity_prompts.jsonl",
+    # heated starters that invite a rude continuation, split by target (scripts/build_provocative_starters.py)
+    "builtin:provocative": RESOURCES / "provocative_starters.jsonl",
     "builtin:calibration": RESOURCES / "calibration_items.jsonl",
     "builtin:bbq": RESOURCES / "bbq_items.jsonl",
 }
@@ -29,6 +31,8 @@ def load_rows(source: str, kind: str, split: str = "test", limit: int | None = N
         rows = [{"prompt": r["prompt"]} for r in load_instructions("test")]
     elif source in BUILTIN:
         rows = _read(BUILTIN[source])
+        if rows and "split" in rows[0]:
+            rows = [r for r in rows if r["split"] == split]
     elif Path(source).exists():
         rows = _read(Path(source))
     else:
