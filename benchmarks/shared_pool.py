@@ -68,7 +68,7 @@ class Sizes:
     eval_max_completion_length: int = 192  # above the training cap, so a longer answer can show as longer
     chunk: int = 16
     generation_batch_size: int = 16
-    epochs: int = 2
+    epochs: int = 1
     batch_size: int = 8
     learning_rate: float = 1e-5
     lr_scheduler_type: str = "constant"
