@@ -118,3 +118,24 @@ def vllm_awake(engine: Any) -> Iterator[None]:
     finally:
         engine.llm.sleep(level=2)
         engine._llm_weights_sleeping = True
+
+
+# transformers 5.24 renamed the key-value cache of model inputs and outputs from `past_key_values` to `cache` (the old
+# name still works there, with a warning on every run); 5.17 to 5.23 know only `past_key_values`.
+def _cache_name() -> str:
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    return "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+CACHE_NAME = _cache_name()
+
+
+def output_cache(output: Any) -> Any:
+    """The key-value cache a forward returned."""
+    return getattr(output, CACHE_NAME)
+
+
+def cache_kwargs(cache: Any) -> dict[str, Any]:
+    """The keyword that passes a key-value cache to a forward or to `generate`."""
+    return {CACHE_NAME: cache}

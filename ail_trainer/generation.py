@@ -23,6 +23,7 @@ from transformers.generation import (
     TopPLogitsWarper,
 )
 
+from . import compat
 from .templates import cut_at_stop_strings
 
 logger = logging.getLogger(__name__)
@@ -93,11 +94,11 @@ def _generate_shared_prefill(model: Any, input_ids: torch.Tensor, attention: tor
     positions.masked_fill_(attention == 0, 1)
     out = model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions[:, :-1],
                 use_cache=True)
-    cache = out.past_key_values
+    cache = compat.output_cache(out)
     cache.batch_repeat_interleave(num_return)
     return model.generate(
         input_ids=input_ids.repeat_interleave(num_return, 0), attention_mask=attention.repeat_interleave(num_return, 0),
-        past_key_values=cache, generation_config=generation_config, synced_gpus=synced_gpus,
+        **compat.cache_kwargs(cache), generation_config=generation_config, synced_gpus=synced_gpus,
         stopping_criteria=stopping_criteria,
     )
 
@@ -257,7 +258,7 @@ def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tens
     positions.masked_fill_(attention == 0, 1)
     prefill = model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions[:, :-1],
                     use_cache=True, logits_to_keep=1)
-    cache = prefill.past_key_values
+    cache = compat.output_cache(prefill)
     cache.batch_repeat_interleave(num_return)
     seen = input_ids.repeat_interleave(num_return, 0)  # prompt and sampled ids, for repetition_penalty
     attention = attention.repeat_interleave(num_return, 0)
@@ -270,7 +271,7 @@ def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tens
                         device=seen.device)
     processors = _logits_processors(sampling)
     for _ in range(config.max_new_tokens):
-        logits = model(input_ids=token, attention_mask=attention, position_ids=position, past_key_values=cache,
+        logits = model(input_ids=token, attention_mask=attention, position_ids=position, **compat.cache_kwargs(cache),
                        use_cache=True).logits[:, -1, :].float()
         scores = processors(seen, logits)
         probs = torch.softmax(scores, dim=-1)

@@ -108,3 +108,19 @@ def test_checkpointing_names_follow_the_installed_transformers(tiny, make_args):
     assert [layer.gradient_checkpointing for layer in layers] == [i % 2 == 0 for i in range(len(layers))]
     compat.checkpointing_off(model)
     assert not compat.checkpointing_is_on(model)
+
+
+def test_cache_name_follows_the_installed_transformers(tiny):
+    """5.24 renamed the key-value cache `past_key_values` -> `cache` (the old name warns there)."""
+    import torch
+    from packaging.version import Version
+    from transformers import __version__
+
+    from ail_trainer import compat
+
+    expected = "cache" if Version(__version__) >= Version("5.24") else "past_key_values"
+    assert compat.CACHE_NAME == expected
+    model, _ = tiny
+    out = model(input_ids=torch.tensor([[1, 5, 6]]), use_cache=True)
+    again = model(input_ids=torch.tensor([[7]]), use_cache=True, **compat.cache_kwargs(compat.output_cache(out)))
+    assert again.logits.shape[1] == 1 and compat.output_cache(again).get_seq_length() == 4

@@ -228,3 +228,25 @@ def test_two_processes_convert_the_gemma_teacher_once_from_an_empty_cache(tmp_pa
     sources = {c["source"] for f in (out / "rounds").glob("round-*.jsonl") for line in f.read_text().splitlines()
                for c in json.loads(line)["candidates"]}
     assert sources == {"policy", "teacher:builtin:gemma3-270m"}
+    share_with_later_tests(converted)
+
+
+def share_with_later_tests(converted: Path) -> None:
+    """Later tests (test_gemma, the offline recipes) take this conversion from the suite's own cache instead of
+    converting again (about 95 s); a cache that already holds one is left alone."""
+    import shutil
+
+    from filelock import FileLock
+
+    from ail_trainer.cache import cache_dir, is_complete
+
+    shared = cache_dir() / converted.name
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(shared) + ".lock"):
+        if not is_complete(shared):
+            tmp = shared.parent / f".{shared.name}.from-test"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(converted, tmp)
+            if shared.exists():
+                shutil.rmtree(shared)
+            os.replace(tmp, shared)
