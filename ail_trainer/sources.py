@@ -107,14 +107,15 @@ class TextSource:
     """Fixed texts per prompt: a precomputed candidates column, or the dataset's reference completion."""
 
     name: str
-    texts: Callable[[int], list[Precomputed]]  # prompt index -> its texts, and whether each ended on its own
+    texts: Callable[[int], list[Precomputed | str]]  # prompt index -> its texts (a plain string ended on its own)
     encode: Encode
     generates: bool = False
 
     def candidates(self, round_id: int, prompt_idx: list[int], prompts: list[Any]) -> list[list[Candidate]]:
         out = []
         for i in prompt_idx:
-            out.append([Candidate(t.text, self.name, len(ids), t.finished, ids=ids) for t in self.texts(i)
+            texts = [Precomputed(t) if isinstance(t, str) else t for t in self.texts(i)]
+            out.append([Candidate(t.text, self.name, len(ids), t.finished, ids=ids) for t in texts
                         for ids in [self.encode(t.text)]])
         return out
 
