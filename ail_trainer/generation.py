@@ -14,16 +14,15 @@ from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 from transformers.generation import (
     LogitsProcessorList,
-    MinPLogitsWarper,
     RepetitionPenaltyLogitsProcessor,
     StoppingCriteriaList,
     StopStringCriteria,
     TemperatureLogitsWarper,
     TopKLogitsWarper,
-    TopPLogitsWarper,
 )
 
 from . import compat
+from .sampling import draw
 from .templates import cut_at_stop_strings
 
 logger = logging.getLogger(__name__)
@@ -225,21 +224,21 @@ def resolved_sampling(config: GenerationConfig, model: Any) -> dict[str, Any] | 
 
 
 def _logits_processors(sampling: dict[str, Any]) -> LogitsProcessorList:
-    """transformers' own processors, in the order `generate` applies them; unset fields take `generate`'s defaults."""
+    """transformers' own processors up to top-k, in the order `generate` applies them (unset fields take `generate`'s
+    defaults); top-p and min-p, which follow, are applied by `sampling.draw`."""
     processors = LogitsProcessorList()
     if sampling["repetition_penalty"] not in (None, 1.0):
         processors.append(RepetitionPenaltyLogitsProcessor(sampling["repetition_penalty"]))
     if sampling["do_sample"]:
         if sampling["temperature"] not in (None, 1.0):
             processors.append(TemperatureLogitsWarper(sampling["temperature"]))
-        top_k = 50 if sampling["top_k"] is None else sampling["top_k"]  # `generate`'s default when unset
-        if top_k:
-            processors.append(TopKLogitsWarper(top_k))
-        if sampling["top_p"] not in (None, 1.0):
-            processors.append(TopPLogitsWarper(sampling["top_p"]))
-        if sampling["min_p"] is not None:
-            processors.append(MinPLogitsWarper(sampling["min_p"]))
+        if _top_k(sampling):
+            processors.append(TopKLogitsWarper(_top_k(sampling)))
     return processors
+
+
+def _top_k(sampling: dict[str, Any]) -> int:
+    return 50 if sampling["top_k"] is None else sampling["top_k"]  # `generate`'s default when unset
 
 
 def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tensor, num_return: int,
@@ -251,8 +250,9 @@ def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tens
     ends; with EOS-heavy sampling much of each batch is then idle. Here each prompt (all but its last token) is
     prefilled once, its KV cache repeated for its samples, and every decoding step runs on the unfinished samples
     only: a sample that ends is removed from the batch and from the cache. Each step applies transformers' own
-    logits processors and draws as `generate` does, so while no sample has ended the draws are `generate`'s own
-    (tested); afterwards the smaller batch draws from a different stream of the same distribution.
+    logits processors up to top-k, then draws from the top-p / min-p distribution `generate` would draw from
+    (`sampling.draw`, tested against transformers' warpers) without sorting the vocabulary; greedy answers equal
+    `generate`'s token for token (tested).
     """
     positions = attention.cumsum(-1) - 1
     positions.masked_fill_(attention == 0, 1)
@@ -270,16 +270,18 @@ def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tens
     stop = torch.tensor([] if eos is None else [eos] if isinstance(eos, int) else list(eos), dtype=torch.long,
                         device=seen.device)
     processors = _logits_processors(sampling)
+    top_p = sampling["top_p"] if sampling["top_p"] not in (None, 1.0) else None
     for _ in range(config.max_new_tokens):
         logits = model(input_ids=token, attention_mask=attention, position_ids=position, **compat.cache_kwargs(cache),
                        use_cache=True).logits[:, -1, :].float()
         scores = processors(seen, logits)
-        probs = torch.softmax(scores, dim=-1)
         # Diverged weights give inf/NaN: on a GPU, `multinomial` would hit a device-side assert that poisons the
         # CUDA context, so such rows draw from a harmless stand-in and the step raises once it is read back.
-        invalid = ~torch.isfinite(probs).all(-1)
-        probs = torch.where(invalid[:, None], torch.ones_like(probs), probs)
-        token = torch.multinomial(probs, 1) if sampling["do_sample"] else scores.argmax(-1, keepdim=True)
+        if sampling["do_sample"]:
+            token, invalid = draw(scores, _top_k(sampling), top_p, sampling["min_p"])
+        else:
+            invalid = ~torch.isfinite(torch.logsumexp(scores, dim=-1)) | torch.isnan(scores).any(-1)
+            token = scores.argmax(-1, keepdim=True)
         steps.append((rows, token[:, 0]))
         live = ~torch.isin(token[:, 0], stop)
         seen = torch.cat([seen, token], dim=-1)

@@ -20,7 +20,8 @@ def test_shared_prefill_matches_repeated_prompts(arch, tmp_path):
         assert all(s.ids == alone.tolist() for s in samples)
     sampling = GenerationConfig(do_sample=True, top_p=0.9, max_new_tokens=10, pad_token_id=tok.pad_token_id)
     torch.manual_seed(0)
-    a = generate(model, tok, ids, 4, sampling, batch_size=3, show_progress=False, share_prefill=True)
+    # `generate` draws in both (the compacting sampler's draws are checked by distribution, below)
+    a = generate(model, tok, ids, 4, sampling, batch_size=3, show_progress=False, share_prefill=True, compact=False)
     torch.manual_seed(0)
     b = generate(model, tok, ids, 4, sampling, batch_size=3, show_progress=False, share_prefill=False)
     assert [[g.ids for g in s] for s in a] == [[g.ids for g in s] for s in b]
@@ -71,27 +72,64 @@ def _ids(out):
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt2"])
 @pytest.mark.parametrize("sampling", [dict(top_p=0.9), dict(top_p=0.9, temperature=0.7, repetition_penalty=1.3),
                                       dict(top_k=5, min_p=0.05)])
-def test_compacting_draws_what_generate_draws(arch, sampling, tmp_path):
-    """While no sample has ended, the compacting sampler draws exactly `generate`'s tokens: same processors, same
-    positions, same cache. `top_p` alone also checks that `top_k: 0` disables top-k (`generate` would otherwise
-    apply its default of 50, which a 512-token vocabulary shows)."""
+def test_compacting_samples_what_generate_samples(arch, sampling, tmp_path):
+    """The compacting sampler's first token follows the distribution `generate`'s processors give (4000 draws per
+    prompt, a chi-square test of fit), and its answers run to the cap. `top_p` alone also checks that `top_k: 0`
+    disables top-k (`generate` would otherwise apply its default of 50, which a 512-token vocabulary shows)."""
+    from scipy.stats import chisquare
+    from transformers.generation import (
+        LogitsProcessorList,
+        MinPLogitsWarper,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
     from ail_trainer.generation import SamplingSettings, build_generation_config, resolved_sampling
     from ail_trainer.testing import build_tiny_model, load
 
     model, tok = load(build_tiny_model(tmp_path / arch, arch=arch))
     model.generation_config.eos_token_id = None
-    ids = render_prompts(["Explain the water cycle to a curious child.", "Hi there", "Describe tides, please."], tok,
-                         False)
+    ids = render_prompts(["Explain the water cycle to a curious child.", "Hi there"], tok, False)
     min_p = sampling.pop("min_p", None)
-    config = build_generation_config(SamplingSettings(max_new_tokens=12, **sampling), model, tok)
+    config = build_generation_config(SamplingSettings(max_new_tokens=1, **sampling), model, tok)
     config.eos_token_id, config.min_p = None, min_p
     assert config.top_k == sampling.get("top_k", 0)
     assert resolved_sampling(config, model) is not None
     torch.manual_seed(0)
-    compacted = generate(model, tok, ids, 4, config, batch_size=3, show_progress=False)
-    torch.manual_seed(0)
-    generated = generate(model, tok, ids, 4, config, batch_size=3, show_progress=False, compact=False)
-    assert _ids(compacted) == _ids(generated)
+    draws = generate(model, tok, ids, 4000, config, batch_size=2, show_progress=False)
+    processors = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(config.repetition_penalty)]
+                                     if config.repetition_penalty not in (None, 1.0) else [])
+    if config.temperature != 1.0:
+        processors.append(TemperatureLogitsWarper(config.temperature))
+    if config.top_k:
+        processors.append(TopKLogitsWarper(config.top_k))
+    if config.top_p not in (None, 1.0):
+        processors.append(TopPLogitsWarper(config.top_p))
+    if min_p:
+        processors.append(MinPLogitsWarper(min_p))
+    for prompt_ids, samples in zip(ids, draws):
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([prompt_ids])).logits[:, -1, :]
+        expected = torch.softmax(processors(torch.tensor([prompt_ids]), logits), -1)[0]
+        first = [g.ids[0] if g.ids else tok.eos_token_id for g in samples]  # an EOS draw leaves an empty answer
+        seen = torch.bincount(torch.tensor(first), minlength=len(expected)).double()
+        assert set(seen.nonzero()[:, 0].tolist()) <= set(expected.nonzero()[:, 0].tolist())
+        if not config.top_k:
+            assert int((seen > 0).sum()) > 50
+        # tokens expected fewer than 5 times are pooled, as the test asks
+        support = expected > 0
+        counts, probs = seen[support], expected.double()[support] * len(samples)
+        small = probs < 5
+        if small.any():
+            counts = torch.cat([counts[~small], counts[small].sum()[None]])
+            probs = torch.cat([probs[~small], probs[small].sum()[None]])
+        assert chisquare(counts.numpy(), probs.numpy() * counts.sum().item() / probs.sum().item()).pvalue > 1e-3
+    config.max_new_tokens = 12
+    answers = generate(model, tok, ids, 4, config, batch_size=2, show_progress=False)
+    assert all(len(g.ids) == 12 or g.finished for samples in answers for g in samples)  # to the cap, or to an EOS
+    assert sum(len(g.ids) == 12 for samples in answers for g in samples) >= 4
 
 
 def test_compacting_drops_finished_samples_and_matches_generate(tmp_path):
