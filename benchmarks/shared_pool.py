@@ -2,6 +2,7 @@
 
     python benchmarks/shared_pool.py                       # SmolLM2-135M-Instruct, seeds 0 1 2, every condition
     python benchmarks/shared_pool.py --seeds 0 --conditions base passive mtld_k8
+    python benchmarks/shared_pool.py --seeds 0 --conditions mtld_k8_beta0.1   # a lever, against mtld_k8
     python benchmarks/shared_pool.py --smoke               # the toy model, a few prompts (CI)
 
 Per seed:
@@ -12,10 +13,12 @@ Per seed:
 2. **Conditions.** Each trains the base model offline (`candidate_generation: offline`, `teacher_mode: replace`,
    the pool as `candidates_column`) on the winners among its first k candidates: passive takes candidate 0 (k=1),
    an active objective scores its first 4 or 8 with its reward. Same prompts, steps and seed for every condition.
+   The levers (`LEVERS`: k=2, dropping cut-off winners, `beta`, a higher learning rate, 3 epochs, LoRA) each change
+   one thing against `mtld_k8` and run only when named.
 3. **Evaluation.** `eval_prompts` held-out instructions (topics never trained on) × `eval_samples` samples each, with
    the same sampling seed for every condition of a seed. Each prompt's mean enters a paired bootstrap 95% interval
-   (`ail_trainer.report.percent_change`) for every % change against base and against passive, per seed and pooled
-   over seeds (each prompt's mean over seeds).
+   (`ail_trainer.report.percent_change`) for every % change against base and against passive (a lever also against
+   `mtld_k8`), per seed and pooled over seeds (each prompt's mean over seeds).
 
 Every step writes its file as soon as it finishes (`runs/<condition>-seed<s>.json`), and a rerun skips what exists,
 so the job resumes after a kill. The summary is `shared_pool.json`, `shared_pool.md` and `shared_pool.png`.
@@ -45,16 +48,28 @@ class Condition:
     rewards: list = field(default_factory=list)
     target: str | None = None
     direction: int = 0
+    overrides: dict = field(default_factory=dict)  # ActiveInheritanceConfig fields that differ from `Sizes`
+    lora: dict | None = None  # peft LoraConfig fields: train an adapter instead of every weight
 
 
+MTLD = (["mtld"], "mtld", +1)
 CONDITIONS = [
     Condition("base", 0),
     Condition("passive", 1, ["length"]),  # k=1: candidate 0, whatever it scores
-    Condition("mtld_k8", 8, ["mtld"], "mtld", +1),
-    Condition("mtld_k4", 4, ["mtld"], "mtld", +1),
+    Condition("mtld_k8", 8, *MTLD),
+    Condition("mtld_k4", 4, *MTLD),
     Condition("length_down_k4", 4, [{"name": "length", "maximize": False}], "tokens", -1),
     Condition("length_up_k4", 4, ["length"], "tokens", +1),
+    # levers, one at a time against mtld_k8 (run them by name with --conditions)
+    Condition("mtld_k2", 2, *MTLD),
+    Condition("mtld_k8_drop", 8, *MTLD, overrides={"truncated_winners": "drop"}),
+    Condition("mtld_k8_beta0.1", 8, *MTLD, overrides={"beta": 0.1}),
+    Condition("mtld_k8_lr3e-5", 8, *MTLD, overrides={"learning_rate": 3e-5}),
+    Condition("mtld_k8_epochs3", 8, *MTLD, overrides={"num_train_epochs": 3}),
+    Condition("mtld_k8_lora", 8, *MTLD, overrides={"learning_rate": 2e-4},
+              lora={"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}),
 ]
+LEVERS = {c.name for c in CONDITIONS[6:]}
 
 
 @dataclass
@@ -142,7 +157,7 @@ def train(cond: Condition, sets: dict, pool: list, sizes: Sizes, seed: int, work
     from ail_trainer import ActiveInheritanceConfig, ActiveInheritanceTrainer
 
     rows = [[{"text": c["text"], "finished": c["finished"]} for c in cands[: cond.k]] for cands in pool]
-    args = ActiveInheritanceConfig(
+    fields = dict(
         output_dir=str(work), candidate_generation="offline", teacher_mode="replace", candidates_column="pool",
         max_completion_length=sizes.max_completion_length, num_train_epochs=sizes.epochs,
         per_device_train_batch_size=sizes.batch_size, learning_rate=sizes.learning_rate,
@@ -150,9 +165,18 @@ def train(cond: Condition, sets: dict, pool: list, sizes: Sizes, seed: int, work
         bf16=False, use_cpu=True, save_strategy="no", report_to="none", logging_steps=1000, disable_tqdm=True,
         num_completions_to_print=0,
     )
-    trainer = ActiveInheritanceTrainer(model_path(sizes), reward_funcs=cond.rewards, args=args,
-                                       train_dataset=Dataset.from_dict({"prompt": sets["train"], "pool": rows}))
+    peft_config = None
+    if cond.lora is not None:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(task_type="CAUSAL_LM", **cond.lora)
+    trainer = ActiveInheritanceTrainer(model_path(sizes), reward_funcs=cond.rewards,
+                                       args=ActiveInheritanceConfig(**{**fields, **cond.overrides}),
+                                       train_dataset=Dataset.from_dict({"prompt": sets["train"], "pool": rows}),
+                                       peft_config=peft_config)
     trainer.train()
+    if cond.lora is not None:
+        trainer.model = trainer.model.merge_and_unload()
     return trainer
 
 
@@ -223,7 +247,7 @@ def summarize(runs: dict, sizes: Sizes) -> dict:
             continue
         row: dict = {"seeds": len(mine), "means": {a: float(np.mean([r["means"][a] for r in mine]))
                                                    for a in ATTRIBUTES}}
-        for ref in ("base", "passive"):
+        for ref in ("base", "passive", "mtld_k8"):
             if ref != cond.name:
                 row[f"vs_{ref}"] = {a: change(runs, cond.name, ref, a, seeds) for a in ATTRIBUTES}
         rounds = [st for r in mine for st in r["rounds"]]
@@ -246,13 +270,15 @@ def fmt(c: dict | None) -> str:
 
 
 def markdown(summary: dict) -> str:
-    lines = ["| condition (seeds) | tokens | MTLD | capped share | MTLD vs base | tokens vs base | MTLD vs passive |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| condition (seeds) | tokens | MTLD | capped share | MTLD vs base | tokens vs base | MTLD vs passive | "
+             "MTLD vs mtld_k8 |", "|---|---|---|---|---|---|---|---|"]
     for name, row in summary["conditions"].items():
         m = row["means"]
         vb, vp = row.get("vs_base", {}), row.get("vs_passive", {})
+        vk = row.get("vs_mtld_k8", {}) if name in LEVERS else {}
         lines.append(f"| {name} ({row['seeds']}) | {m['tokens']:.1f} | {m['mtld']:.1f} | {m['capped']:.0%} | "
-                     f"{fmt(vb.get('mtld'))} | {fmt(vb.get('tokens'))} | {fmt(vp.get('mtld'))} |")
+                     f"{fmt(vb.get('mtld'))} | {fmt(vb.get('tokens'))} | {fmt(vp.get('mtld'))} | "
+                     f"{fmt(vk.get('mtld'))} |")
     lines += ["", "Means over seeds of each held-out prompt's mean; % changes pooled over seeds with a 95% paired "
               "bootstrap interval over prompts. Per-seed changes are in `shared_pool.json`."]
     return "\n".join(lines)
@@ -295,7 +321,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.output or RESULTS / ("shared-pool-smoke" if args.smoke else "shared-pool"))
     (out / "runs").mkdir(parents=True, exist_ok=True)
     sets = prompt_sets(sizes)
-    conditions = [c for c in CONDITIONS if not args.conditions or c.name in args.conditions]
+    conditions = [c for c in CONDITIONS if (c.name in args.conditions if args.conditions else c.name not in LEVERS)]
     for seed in [] if args.summary_only else sizes.seeds:
         pool = build_pool(sets, sizes, seed, out / f"pool-seed{seed}")
         for cond in conditions:

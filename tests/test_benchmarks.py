@@ -125,3 +125,9 @@ def test_shared_pool_smoke_resumes_from_its_pool_and_runs(tmp_path):
             pct, low, high = row["vs_base"]["tokens"]["pooled"]
             assert low <= pct <= high or np.isnan(pct)
     assert (out / "shared_pool.png").stat().st_size > 0 and (out / "pool-seed0" / "dataset").is_dir()
+    levers = subprocess.run(cmd + ["--conditions", "mtld_k8_beta0.1", "mtld_k8_lora"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)  # a lever runs only when named, and is compared with mtld_k8
+    assert levers.returncode == 0, levers.stderr[-3000:]
+    summary = json.loads((out / "shared_pool.json").read_text())
+    for name in ("mtld_k8_beta0.1", "mtld_k8_lora"):
+        assert summary["conditions"][name]["vs_mtld_k8"]["mtld"]["seeds"] == 1
