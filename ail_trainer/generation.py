@@ -22,7 +22,7 @@ from transformers.generation import (
 )
 
 from . import compat
-from .sampling import draw
+from .sampling import draw, invalid_rows
 from .templates import cut_at_stop_strings
 
 logger = logging.getLogger(__name__)
@@ -280,7 +280,7 @@ def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tens
         if sampling["do_sample"]:
             token, invalid = draw(scores, _top_k(sampling), top_p, sampling["min_p"])
         else:
-            invalid = ~torch.isfinite(torch.logsumexp(scores, dim=-1)) | torch.isnan(scores).any(-1)
+            invalid = invalid_rows(scores)
             token = scores.argmax(-1, keepdim=True)
         steps.append((rows, token[:, 0]))
         live = ~torch.isin(token[:, 0], stop)

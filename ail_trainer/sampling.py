@@ -53,11 +53,16 @@ def nucleus(scores: torch.Tensor, top_p: float | None, min_p: float | None,
     return probs, ids
 
 
+def invalid_rows(scores: torch.Tensor) -> torch.Tensor:
+    """Rows of processed logits with no finite distribution: inf or NaN logits, or every token masked."""
+    return ~torch.isfinite(torch.logsumexp(scores, dim=-1)) | torch.isnan(scores).any(-1)
+
+
 def draw(scores: torch.Tensor, top_k: int | None, top_p: float | None,
          min_p: float | None) -> tuple[torch.Tensor, torch.Tensor]:
     """One sampled token per row of processed logits (`top_k` already masked), `(rows, 1)`, and which rows had no
     finite distribution (inf or NaN logits, or every token masked): those draw a stand-in, for the caller to raise."""
-    invalid = ~torch.isfinite(torch.logsumexp(scores, dim=-1)) | torch.isnan(scores).any(-1)
+    invalid = invalid_rows(scores)
     scores = torch.where(invalid[:, None], torch.zeros_like(scores), scores)
     if top_p is None and min_p is None and not top_k:
         return torch.multinomial(torch.softmax(scores, dim=-1), 1), invalid

@@ -60,7 +60,8 @@ CONDITIONS = [
     Condition("mtld_k4", 4, *MTLD),
     Condition("length_down_k4", 4, [{"name": "length", "maximize": False}], "tokens", -1),
     Condition("length_up_k4", 4, ["length"], "tokens", +1),
-    # levers, one at a time against mtld_k8 (run them by name with --conditions)
+]
+LEVER_CONDITIONS = [  # one change at a time against mtld_k8; each runs only when named with --conditions
     Condition("mtld_k2", 2, *MTLD),
     Condition("mtld_k8_drop", 8, *MTLD, overrides={"truncated_winners": "drop"}),
     Condition("mtld_k8_beta0.1", 8, *MTLD, overrides={"beta": 0.1}),
@@ -69,7 +70,8 @@ CONDITIONS = [
     Condition("mtld_k8_lora", 8, *MTLD, overrides={"learning_rate": 2e-4},
               lora={"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}),
 ]
-LEVERS = {c.name for c in CONDITIONS[6:]}
+LEVERS = {c.name for c in LEVER_CONDITIONS}
+CONDITIONS += LEVER_CONDITIONS
 
 
 @dataclass
