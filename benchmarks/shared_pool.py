@@ -13,8 +13,9 @@ Per seed:
 2. **Conditions.** Each trains the base model offline (`candidate_generation: offline`, `teacher_mode: replace`,
    the pool as `candidates_column`) on the winners among its first k candidates: passive takes candidate 0 (k=1),
    an active objective scores its first 4 or 8 with its reward. Same prompts, steps and seed for every condition.
-   The levers (`LEVERS`: k=2, dropping cut-off winners, `beta`, a higher learning rate, 3 epochs, LoRA) each change
-   one thing against `mtld_k8` and run only when named.
+   The levers (`LEVERS`: k=2, dropping cut-off winners, `beta`, a higher learning rate, 3 epochs, LoRA, and a second
+   pool `pool-p1.0-seed<s>` sampled with top_p 1.0) each change one thing against `mtld_k8` (passive_p1.0 against
+   passive) and run only when named.
 3. **Evaluation.** `eval_prompts` held-out instructions (topics never trained on) × `eval_samples` samples each, with
    the same sampling seed for every condition of a seed. Each prompt's mean enters a paired bootstrap 95% interval
    (`ail_trainer.report.percent_change`) for every % change against base and against passive (a lever also against
@@ -50,6 +51,18 @@ class Condition:
     direction: int = 0
     overrides: dict = field(default_factory=dict)  # ActiveInheritanceConfig fields that differ from `Sizes`
     lora: dict | None = None  # peft LoraConfig fields: train an adapter instead of every weight
+    pool: str = "p0.9"  # the candidate pool it selects from (`POOLS`)
+
+
+@dataclass(frozen=True)
+class PoolSampling:
+    temperature: float
+    top_p: float
+
+
+# p0.9 is the paper's sampling. p1.0 samples the model's own distribution: SFT on exact samples of the model leaves
+# it where it is in expectation, so any change comes from selection, not from the nucleus cut.
+POOLS = {"p0.9": PoolSampling(1.0, 0.9), "p1.0": PoolSampling(1.0, 1.0)}
 
 
 MTLD = (["mtld"], "mtld", +1)
@@ -69,6 +82,8 @@ LEVER_CONDITIONS = [  # one change at a time against mtld_k8; each runs only whe
     Condition("mtld_k8_epochs3", 8, *MTLD, overrides={"num_train_epochs": 3}),
     Condition("mtld_k8_lora", 8, *MTLD, overrides={"learning_rate": 2e-4},
               lora={"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}),
+    Condition("mtld_k8_p1.0", 8, *MTLD, pool="p1.0"),
+    Condition("passive_p1.0", 1, ["length"], pool="p1.0"),
 ]
 LEVERS = {c.name for c in LEVER_CONDITIONS}
 CONDITIONS += LEVER_CONDITIONS
@@ -114,15 +129,21 @@ def model_path(sizes: Sizes) -> str:
     return builtin_model_path(sizes.model)
 
 
-def sample(model, tok, prompts: list, k: int, max_new_tokens: int, seed: int, batch: int) -> list:
+def sample(model, tok, prompts: list, k: int, max_new_tokens: int, seed: int, batch: int,
+           how: PoolSampling = POOLS["p0.9"]) -> list:
     from ail_trainer.generation import SamplingSettings, build_generation_config, generate, render_prompts
 
-    config = build_generation_config(SamplingSettings(max_new_tokens, temperature=1.0, top_p=0.9), model, tok)
+    config = build_generation_config(SamplingSettings(max_new_tokens, temperature=how.temperature, top_p=how.top_p),
+                                     model, tok)
     torch.manual_seed(seed)
     return generate(model, tok, render_prompts(prompts, tok, True), k, config, batch, show_progress=False)
 
 
-def build_pool(sets: dict, sizes: Sizes, seed: int, folder: Path) -> list[list[dict]]:
+def pool_folder(out: Path, name: str, seed: int) -> Path:
+    return out / (f"pool-seed{seed}" if name == "p0.9" else f"pool-{name}-seed{seed}")
+
+
+def build_pool(sets: dict, sizes: Sizes, seed: int, folder: Path, how: PoolSampling) -> list[list[dict]]:
     """The seed's pool, chunk by chunk; chunks already on disk are kept."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -138,10 +159,10 @@ def build_pool(sets: dict, sizes: Sizes, seed: int, folder: Path) -> list[list[d
             model = AutoModelForCausalLM.from_pretrained(model_path(sizes), dtype=torch.float32).eval()
         began = time.perf_counter()
         rows = sample(model, tok, prompts[start : start + sizes.chunk], sizes.pool_k, sizes.max_completion_length,
-                      seed * 100_003 + start, sizes.generation_batch_size)
+                      seed * 100_003 + start, sizes.generation_batch_size, how)
         pool = [[{"text": g.text, "finished": g.finished, "num_tokens": len(g.ids)} for g in row] for row in rows]
         path.write_text(json.dumps({"start": start, "seconds": time.perf_counter() - began, "pool": pool}))
-        print(f"pool seed {seed}: prompts {start}-{start + len(rows) - 1} "
+        print(f"pool {folder.name}: prompts {start}-{start + len(rows) - 1} "
               f"({time.perf_counter() - began:.0f} s)", flush=True)
     chunks = [json.loads(p.read_text()) for p in sorted(folder.glob("chunk-*.json"))]
     pool = [row for c in chunks for row in c["pool"]][: len(prompts)]
@@ -249,9 +270,10 @@ def summarize(runs: dict, sizes: Sizes) -> dict:
             continue
         row: dict = {"seeds": len(mine), "means": {a: float(np.mean([r["means"][a] for r in mine]))
                                                    for a in ATTRIBUTES}}
-        for ref in ("base", "passive", "mtld_k8"):
+        passive = "passive" if cond.pool == "p0.9" else f"passive_{cond.pool}"  # unselected, from the same pool
+        for key, ref in (("base", "base"), ("passive", passive), ("mtld_k8", "mtld_k8")):
             if ref != cond.name:
-                row[f"vs_{ref}"] = {a: change(runs, cond.name, ref, a, seeds) for a in ATTRIBUTES}
+                row[f"vs_{key}"] = {a: change(runs, cond.name, ref, a, seeds) for a in ATTRIBUTES}
         rounds = [st for r in mine for st in r["rounds"]]
         if rounds:
             row["training"] = {
@@ -272,7 +294,8 @@ def fmt(c: dict | None) -> str:
 
 
 def markdown(summary: dict) -> str:
-    lines = ["| condition (seeds) | tokens | MTLD | capped share | MTLD vs base | tokens vs base | MTLD vs passive | "
+    lines = ["| condition (seeds) | tokens | MTLD | capped share | MTLD vs base | tokens vs base | "
+             "MTLD vs passive (same pool) | "
              "MTLD vs mtld_k8 |", "|---|---|---|---|---|---|---|---|"]
     for name, row in summary["conditions"].items():
         m = row["means"]
@@ -325,12 +348,13 @@ def main(argv: list[str] | None = None) -> dict:
     sets = prompt_sets(sizes)
     conditions = [c for c in CONDITIONS if (c.name in args.conditions if args.conditions else c.name not in LEVERS)]
     for seed in [] if args.summary_only else sizes.seeds:
-        pool = build_pool(sets, sizes, seed, out / f"pool-seed{seed}")
+        pools = {name: build_pool(sets, sizes, seed, pool_folder(out, name, seed), POOLS[name])
+                 for name in dict.fromkeys(["p0.9"] + [c.pool for c in conditions if c.k])}
         for cond in conditions:
             path = out / "runs" / f"{cond.name}-seed{seed}.json"
             if path.exists():
                 continue  # finished before an interruption
-            result = run_one(cond, seed, sets, pool, sizes, out)
+            result = run_one(cond, seed, sets, pools[cond.pool], sizes, out)
             path.write_text(json.dumps(result, indent=1))
             print(f"{cond.name} seed {seed}: " + ", ".join(f"{a} {v:.3g}" for a, v in result["means"].items())
                   + f" (train {result['train_seconds']:.0f} s, eval {result['eval_seconds']:.0f} s)", flush=True)

@@ -125,9 +125,13 @@ def test_shared_pool_smoke_resumes_from_its_pool_and_runs(tmp_path):
             pct, low, high = row["vs_base"]["tokens"]["pooled"]
             assert low <= pct <= high or np.isnan(pct)
     assert (out / "shared_pool.png").stat().st_size > 0 and (out / "pool-seed0" / "dataset").is_dir()
-    levers = subprocess.run(cmd + ["--conditions", "mtld_k8_beta0.1", "mtld_k8_lora"], cwd=ROOT, capture_output=True,
+    named = ("mtld_k8_beta0.1", "mtld_k8_lora", "mtld_k8_p1.0")
+    levers = subprocess.run(cmd + ["--conditions", *named], cwd=ROOT, capture_output=True,
                             text=True, timeout=600)  # a lever runs only when named, and is compared with mtld_k8
     assert levers.returncode == 0, levers.stderr[-3000:]
     summary = json.loads((out / "shared_pool.json").read_text())
-    for name in ("mtld_k8_beta0.1", "mtld_k8_lora"):
+    for name in named:
         assert summary["conditions"][name]["vs_mtld_k8"]["mtld"]["seeds"] == 1
+    # the p1.0 lever samples its own pool beside the first, which stays as it was
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert len(json.loads((out / "pool-p1.0-seed0" / "chunk-000.json").read_text())["pool"]) == 4
