@@ -14,8 +14,8 @@ Per seed:
    the pool as `candidates_column`) on the winners among its first k candidates: passive takes candidate 0 (k=1),
    an active objective scores its first 4 or 8 with its reward. Same prompts, steps and seed for every condition.
    The levers (`LEVERS`: k=2, dropping cut-off winners, `beta`, a higher learning rate, 3 epochs, LoRA, and a second
-   pool `pool-p1.0-seed<s>` sampled with top_p 1.0) each change one thing against `mtld_k8` (passive_p1.0 against
-   passive) and run only when named.
+   pool `pool-p1.0-seed<s>` sampled with top_p 1.0) each change one thing against `mtld_k8` and run only when named.
+   "vs passive" means the passive run of the condition's own pool.
 3. **Evaluation.** `eval_prompts` held-out instructions (topics never trained on) × `eval_samples` samples each, with
    the same sampling seed for every condition of a seed. Each prompt's mean enters a paired bootstrap 95% interval
    (`ail_trainer.report.percent_change`) for every % change against base and against passive (a lever also against
@@ -295,8 +295,7 @@ def fmt(c: dict | None) -> str:
 
 def markdown(summary: dict) -> str:
     lines = ["| condition (seeds) | tokens | MTLD | capped share | MTLD vs base | tokens vs base | "
-             "MTLD vs passive (same pool) | "
-             "MTLD vs mtld_k8 |", "|---|---|---|---|---|---|---|---|"]
+             "MTLD vs passive (same pool) | MTLD vs mtld_k8 |", "|---|---|---|---|---|---|---|---|"]
     for name, row in summary["conditions"].items():
         m = row["means"]
         vb, vp = row.get("vs_base", {}), row.get("vs_passive", {})
@@ -349,7 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
     conditions = [c for c in CONDITIONS if (c.name in args.conditions if args.conditions else c.name not in LEVERS)]
     for seed in [] if args.summary_only else sizes.seeds:
         pools = {name: build_pool(sets, sizes, seed, pool_folder(out, name, seed), POOLS[name])
-                 for name in dict.fromkeys(["p0.9"] + [c.pool for c in conditions if c.k])}
+                 for name in dict.fromkeys(c.pool for c in conditions if c.k)}  # only the pools trained on
         for cond in conditions:
             path = out / "runs" / f"{cond.name}-seed{seed}.json"
             if path.exists():
