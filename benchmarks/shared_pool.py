@@ -39,7 +39,9 @@ import numpy as np
 import torch
 from common import RESULTS, machine, quiet
 
-ATTRIBUTES = ("tokens", "mtld", "capped")
+# base_nll: the base model's mean per-token negative log-likelihood of each answer, a fluency check (an incoherent
+# answer scores high); runs from before it was measured lack it, and it is summarized over the runs that have it
+ATTRIBUTES = ("tokens", "mtld", "capped", "base_nll")
 
 
 @dataclass
@@ -139,6 +141,22 @@ def sample(model, tok, prompts: list, k: int, max_new_tokens: int, seed: int, ba
     return generate(model, tok, render_prompts(prompts, tok, True), k, config, batch, show_progress=False)
 
 
+@torch.no_grad()
+def answer_nll(model, tok, prompts: list, rows: list) -> list[list[float]]:
+    """Each answer's mean per-token negative log-likelihood under `model`, given its chat prompt."""
+    from ail_trainer.generation import render_prompts
+
+    out = []
+    for prompt_ids, row in zip(render_prompts(prompts, tok, True), rows):
+        nll = []
+        for g in row:
+            ids = torch.tensor([prompt_ids + list(g.ids)])
+            logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1]
+            nll.append(float(torch.nn.functional.cross_entropy(logits.float(), ids[0, len(prompt_ids):])))
+        out.append(nll)
+    return out
+
+
 def pool_folder(out: Path, name: str, seed: int) -> Path:
     return out / (f"pool-seed{seed}" if name == "p0.9" else f"pool-{name}-seed{seed}")
 
@@ -203,8 +221,9 @@ def train(cond: Condition, sets: dict, pool: list, sizes: Sizes, seed: int, work
     return trainer
 
 
-def measure(model, tok, sets: dict, sizes: Sizes, seed: int) -> dict:
-    """Per held-out prompt: the mean over its samples of tokens, MTLD and the cut-at-cap share."""
+def measure(model, tok, base, sets: dict, sizes: Sizes, seed: int) -> dict:
+    """Per held-out prompt: the mean over its samples of tokens, MTLD, the cut-at-cap share and the base model's
+    NLL; every answer is kept, so a later metric needs no new run."""
     from ail_trainer.rewards import MTLD
 
     rows = sample(model, tok, sets["eval"], sizes.eval_samples, sizes.eval_max_completion_length, 1000 + seed,
@@ -214,9 +233,11 @@ def measure(model, tok, sets: dict, sizes: Sizes, seed: int) -> dict:
         "tokens": [float(np.mean([len(g.ids) for g in row])) for row in rows],
         "mtld": [float(np.mean(mtld(completions=[g.text for g in row]))) for row in rows],
         "capped": [float(np.mean([not g.finished for g in row])) for row in rows],
+        "base_nll": [float(np.mean(n)) for n in answer_nll(base, tok, sets["eval"], rows)],
     }
     return {"per_prompt": per_prompt, "means": {a: float(np.mean(v)) for a, v in per_prompt.items()},
-            "examples": [{"prompt": sets["eval"][i][-1]["content"], "answer": rows[i][0].text} for i in range(2)]}
+            "examples": [{"prompt": sets["eval"][i][-1]["content"], "answer": rows[i][0].text} for i in range(2)],
+            "answers": [[{"text": g.text, "finished": g.finished} for g in row] for row in rows]}
 
 
 def run_one(cond: Condition, seed: int, sets: dict, pool: list, sizes: Sizes, out: Path) -> dict:
@@ -226,18 +247,19 @@ def run_one(cond: Condition, seed: int, sets: dict, pool: list, sizes: Sizes, ou
     tok = AutoTokenizer.from_pretrained(model_path(sizes))
     start = time.perf_counter()
     stats: list = []
+    base = AutoModelForCausalLM.from_pretrained(model_path(sizes), dtype=torch.float32).eval()
     if cond.k == 0:
-        model = AutoModelForCausalLM.from_pretrained(model_path(sizes), dtype=torch.float32)
+        model = base
     else:
         trainer = train(cond, sets, pool, sizes, seed, work)
         model, stats = trainer.model, trainer.round_stats
     trained = time.perf_counter() - start
     model.eval()
-    result = measure(model, tok, sets, sizes, seed)
+    result = measure(model, tok, base, sets, sizes, seed)
     result.update(condition=cond.name, seed=seed, k=cond.k, train_seconds=trained,
                   eval_seconds=time.perf_counter() - start - trained, rounds=stats)
     shutil.rmtree(work, ignore_errors=True)
-    del model
+    del model, base
     gc.collect()
     return result
 
@@ -247,7 +269,8 @@ def change(runs: dict, name: str, ref: str, attr: str, seeds: list[int]) -> dict
     its 95% paired bootstrap interval over prompts."""
     from ail_trainer.report import percent_change
 
-    both = [s for s in seeds if (name, s) in runs and (ref, s) in runs]
+    both = [s for s in seeds if attr in runs.get((name, s), {}).get("means", {})
+            and attr in runs.get((ref, s), {}).get("means", {})]
     out: dict = {"per_seed": {}}
     for s in both:
         pct, low, high = percent_change(np.array(runs[ref, s]["per_prompt"][attr]),
@@ -268,8 +291,8 @@ def summarize(runs: dict, sizes: Sizes) -> dict:
         mine = [runs[cond.name, s] for s in seeds if (cond.name, s) in runs]
         if not mine:
             continue
-        row: dict = {"seeds": len(mine), "means": {a: float(np.mean([r["means"][a] for r in mine]))
-                                                   for a in ATTRIBUTES}}
+        row: dict = {"seeds": len(mine), "means": {a: float(np.mean([r["means"][a] for r in mine if a in r["means"]]))
+                                                   for a in ATTRIBUTES if any(a in r["means"] for r in mine)}}
         passive = "passive" if cond.pool == "p0.9" else f"passive_{cond.pool}"  # unselected, from the same pool
         for key, ref in (("base", "base"), ("passive", passive), ("mtld_k8", "mtld_k8")):
             if ref != cond.name:
@@ -295,16 +318,19 @@ def fmt(c: dict | None) -> str:
 
 def markdown(summary: dict) -> str:
     lines = ["| condition (seeds) | tokens | MTLD | capped share | MTLD vs base | tokens vs base | "
-             "MTLD vs passive (same pool) | MTLD vs mtld_k8 |", "|---|---|---|---|---|---|---|---|"]
+             "MTLD vs passive (same pool) | MTLD vs mtld_k8 | base-model NLL vs base |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, row in summary["conditions"].items():
         m = row["means"]
         vb, vp = row.get("vs_base", {}), row.get("vs_passive", {})
         vk = row.get("vs_mtld_k8", {}) if name in LEVERS else {}
         lines.append(f"| {name} ({row['seeds']}) | {m['tokens']:.1f} | {m['mtld']:.1f} | {m['capped']:.0%} | "
                      f"{fmt(vb.get('mtld'))} | {fmt(vb.get('tokens'))} | {fmt(vp.get('mtld'))} | "
-                     f"{fmt(vk.get('mtld'))} |")
+                     f"{fmt(vk.get('mtld'))} | {fmt(vb.get('base_nll'))} |")
     lines += ["", "Means over seeds of each held-out prompt's mean; % changes pooled over seeds with a 95% paired "
-              "bootstrap interval over prompts. Per-seed changes are in `shared_pool.json`."]
+              "bootstrap interval over prompts. Per-seed changes are in `shared_pool.json`. Base-model NLL (the "
+              "base model's mean per-token negative log-likelihood of the answers; higher reads less fluent to it) "
+              "is measured from seed 1 on, and its change covers the seeds that have it."]
     return "\n".join(lines)
 
 

@@ -125,6 +125,9 @@ def test_shared_pool_smoke_resumes_from_its_pool_and_runs(tmp_path):
             pct, low, high = row["vs_base"]["tokens"]["pooled"]
             assert low <= pct <= high or np.isnan(pct)
     assert (out / "shared_pool.png").stat().st_size > 0 and (out / "pool-seed0" / "dataset").is_dir()
+    base = json.loads((out / "runs" / "base-seed0.json").read_text())
+    assert [len(row) for row in base["answers"]] == [2] * 4  # every held-out answer is kept
+    assert all(v > 0 for v in base["per_prompt"]["base_nll"])
     named = ("mtld_k8_beta0.1", "mtld_k8_lora", "mtld_k8_p1.0")
     levers = subprocess.run(cmd + ["--conditions", *named], cwd=ROOT, capture_output=True,
                             text=True, timeout=600)  # a lever runs only when named, and is compared with mtld_k8
@@ -135,3 +138,38 @@ def test_shared_pool_smoke_resumes_from_its_pool_and_runs(tmp_path):
     # the p1.0 lever samples its own pool beside the first, which stays as it was
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     assert len(json.loads((out / "pool-p1.0-seed0" / "chunk-000.json").read_text())["pool"]) == 4
+
+    # a run from before base_nll was measured still summarizes; base_nll is compared only where both runs have it
+    old = json.loads((out / "runs" / "passive-seed0.json").read_text())
+    del old["per_prompt"]["base_nll"], old["means"]["base_nll"]
+    (out / "runs" / "passive-seed0.json").write_text(json.dumps(old))
+    again = subprocess.run(cmd + ["--summary-only"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = json.loads((out / "shared_pool.json").read_text())["conditions"]
+    assert "pooled" not in rows["passive"]["vs_base"]["base_nll"] and "pooled" in rows["passive"]["vs_base"]["mtld"]
+    assert "pooled" in rows["mtld_k8"]["vs_base"]["base_nll"]
+
+
+def test_shared_pool_answer_nll_matches_the_models_own_loss():
+    """The fluency check's NLL equals transformers' loss on the answer tokens with the prompt masked."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from shared_pool import answer_nll
+
+    from ail_trainer.builtin import builtin_model_path
+    from ail_trainer.generation import Generated, render_prompts
+
+    path = builtin_model_path("builtin:tiny-chat")
+    tok, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path).eval()
+    prompts = [[{"role": "user", "content": "Name a fruit."}], [{"role": "user", "content": "Say hi."}]]
+    answers = [[[5, 6, 7], [8, 9]], [[10, 11, 12, 13]]]
+    rows = [[Generated(text="", ids=ids, finished=True) for ids in row] for row in answers]
+    got = answer_nll(model, tok, prompts, rows)
+    for prompt_ids, row, nll in zip(render_prompts(prompts, tok, True), answers, got):
+        for ids, value in zip(row, nll):
+            labels = torch.tensor([[-100] * len(prompt_ids) + ids])
+            with torch.no_grad():
+                loss = model(input_ids=torch.tensor([prompt_ids + ids]), labels=labels).loss
+            assert value == pytest.approx(float(loss), rel=1e-5)
