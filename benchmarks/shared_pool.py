@@ -317,20 +317,25 @@ def fmt(c: dict | None) -> str:
 
 
 def markdown(summary: dict) -> str:
-    lines = ["| condition (seeds) | tokens | MTLD | capped share | MTLD vs base | tokens vs base | "
-             "MTLD vs passive (same pool) | MTLD vs mtld_k8 | base-model NLL vs base |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| condition | pool | seeds | tokens | MTLD | capped | MTLD vs base | per seed | tokens vs base | "
+             "MTLD vs passive (same pool) | MTLD vs mtld_k8 | base-model NLL vs base | selection gain (MTLD) |",
+             "|---" * 13 + "|"]
+    pools, ks = {c.name: c.pool for c in CONDITIONS}, {c.name: c.k for c in CONDITIONS}
     for name, row in summary["conditions"].items():
         m = row["means"]
-        vb, vp = row.get("vs_base", {}), row.get("vs_passive", {})
-        vk = row.get("vs_mtld_k8", {}) if name in LEVERS else {}
-        lines.append(f"| {name} ({row['seeds']}) | {m['tokens']:.1f} | {m['mtld']:.1f} | {m['capped']:.0%} | "
-                     f"{fmt(vb.get('mtld'))} | {fmt(vb.get('tokens'))} | {fmt(vp.get('mtld'))} | "
-                     f"{fmt(vk.get('mtld'))} | {fmt(vb.get('base_nll'))} |")
-    lines += ["", "Means over seeds of each held-out prompt's mean; % changes pooled over seeds with a 95% paired "
-              "bootstrap interval over prompts. Per-seed changes are in `shared_pool.json`. Base-model NLL (the "
-              "base model's mean per-token negative log-likelihood of the answers; higher reads less fluent to it) "
-              "is measured from seed 1 on, and its change covers the seeds that have it."]
+        vb, vp = row.get("vs_base", {}), row.get("vs_passive", {}) if name != "base" else {}
+        vk = row.get("vs_mtld_k8", {}) if name in LEVERS and ks[name] > 1 else {}
+        per_seed = " / ".join(f"{v[0]:+.1f}" for v in vb.get("mtld", {}).get("per_seed", {}).values()) or "–"
+        gain = row.get("training", {}).get("selection_gain")
+        lines.append(f"| {name} | {pools[name] if name != 'base' else ''} | {row['seeds']} | {m['tokens']:.1f} | "
+                     f"{m['mtld']:.1f} | {m['capped']:.0%} | {fmt(vb.get('mtld'))} | {per_seed} | "
+                     f"{fmt(vb.get('tokens'))} | {fmt(vp.get('mtld'))} | {fmt(vk.get('mtld'))} | "
+                     f"{fmt(vb.get('base_nll'))} | {'–' if gain is None else f'{gain:+.1f}'} |")
+    lines += ["", "Means over seeds of each held-out prompt's mean. % changes are pooled over seeds (each prompt's "
+              "mean over seeds), with a 95% paired bootstrap interval over prompts; \"per seed\" lists each seed's "
+              "MTLD change against base. Base-model NLL: the base model's mean per-token negative log-likelihood of "
+              "the answers (higher reads less fluent to it), measured from seed 1 on; its change covers the seeds "
+              "that have it. Selection gain: the winners' mean reward over the mean candidate's (0 at k=1)."]
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """Tables the docs generate from the code, so they cannot drift: the configuration reference (from the dataclasses'
-`metadata={"help": ...}`) and the bad-input table (from `tests/test_bad_input.py`'s case list).
+`metadata={"help": ...}`), the bad-input table (from `tests/test_bad_input.py`'s case list) and the shared-pool
+results (from the benchmark's own summary).
 
 Used by `docs/hooks.py` at `mkdocs build`; `python scripts/docs_tables.py config|bad-input` prints one."""
 
@@ -68,7 +69,13 @@ def bad_input_table() -> str:
     return "\n".join(rows)
 
 
-TABLES = {"config": config_table, "script": script_table, "bad-input": bad_input_table}
+def shared_pool_table() -> str:
+    """The shared-pool benchmark's latest summary, as the benchmark wrote it."""
+    return (ROOT / "benchmarks" / "results" / "shared-pool" / "shared_pool.md").read_text().strip()
+
+
+TABLES = {"config": config_table, "script": script_table, "bad-input": bad_input_table,
+          "shared-pool": shared_pool_table}
 
 if __name__ == "__main__":
     print(TABLES[sys.argv[1]]())
