@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> dict:
             path = out / "runs" / f"{cond.name}-seed{seed}.json"
             if path.exists():
                 continue  # finished before an interruption
-            result = run_one(cond, seed, sets, pools[cond.pool], sizes, out)
+            result = run_one(cond, seed, sets, pools.get(cond.pool, []), sizes, out)  # base: no pool
             path.write_text(json.dumps(result, indent=1))
             print(f"{cond.name} seed {seed}: " + ", ".join(f"{a} {v:.3g}" for a, v in result["means"].items())
                   + f" (train {result['train_seconds']:.0f} s, eval {result['eval_seconds']:.0f} s)", flush=True)

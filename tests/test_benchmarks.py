@@ -150,6 +150,17 @@ def test_shared_pool_smoke_resumes_from_its_pool_and_runs(tmp_path):
     assert "pooled" in rows["mtld_k8"]["vs_base"]["base_nll"]
 
 
+def test_shared_pool_base_runs_beside_the_second_pool_alone(tmp_path):
+    """Naming only base and the top_p 1.0 pool's conditions samples that pool alone, and base needs none."""
+    out = tmp_path / "shared-pool"
+    proc = subprocess.run([sys.executable, "benchmarks/shared_pool.py", "--smoke", "--output", str(out),
+                           "--conditions", "base", "passive_p1.0"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {p.name for p in (out / "runs").glob("*.json")} == {"base-seed0.json", "passive_p1.0-seed0.json"}
+    assert (out / "pool-p1.0-seed0" / "dataset").is_dir() and not (out / "pool-seed0").exists()
+
+
 def test_shared_pool_answer_nll_matches_the_models_own_loss():
     """The fluency check's NLL equals transformers' loss on the answer tokens with the prompt masked."""
     import torch
