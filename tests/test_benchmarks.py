@@ -161,12 +161,12 @@ def test_shared_pool_base_runs_beside_the_second_pool_alone(tmp_path):
     assert (out / "pool-p1.0-seed0" / "dataset").is_dir() and not (out / "pool-seed0").exists()
 
 
-def test_shared_pool_answer_nll_matches_the_models_own_loss():
+def test_shared_pool_answer_nll_matches_the_models_own_loss(monkeypatch):
     """The fluency check's NLL equals transformers' loss on the answer tokens with the prompt masked."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # undone after the test, so `common` does not leak
     from shared_pool import answer_nll
 
     from ail_trainer.builtin import builtin_model_path

@@ -232,8 +232,8 @@ def test_two_processes_convert_the_gemma_teacher_once_from_an_empty_cache(tmp_pa
 
 
 def share_with_later_tests(converted: Path) -> None:
-    """Later tests (test_gemma, the offline recipes) take this conversion from the suite's own cache instead of
-    converting again (about 95 s); a cache that already holds one is left alone."""
+    """Later tests (test_gemma, the offline recipes, the main job) take this conversion from the suite's own cache
+    instead of converting again; a cache that already holds one is left alone."""
     import shutil
 
     from filelock import FileLock
