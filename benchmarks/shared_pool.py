@@ -86,6 +86,10 @@ LEVER_CONDITIONS = [  # one change at a time against mtld_k8; each runs only whe
               lora={"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}),
     Condition("mtld_k8_p1.0", 8, *MTLD, pool="p1.0"),
     Condition("passive_p1.0", 1, ["length"], pool="p1.0"),
+    # MTLD with a fluency term: the base model's likelihood of each candidate (benchmarks/pool_selection.py, where
+    # the rule was chosen on training prompts only)
+    Condition("mtld_fluent_k8_p1.0", 8, ["mtld", "pool_likelihood"], "mtld", +1, pool="p1.0",
+              overrides={"reward_weights": [1.0, 0.5], "reward_normalization": "zscore"}),
 ]
 LEVERS = {c.name for c in LEVER_CONDITIONS}
 CONDITIONS += LEVER_CONDITIONS
@@ -198,6 +202,13 @@ def train(cond: Condition, sets: dict, pool: list, sizes: Sizes, seed: int, work
     from ail_trainer import ActiveInheritanceConfig, ActiveInheritanceTrainer
 
     rows = [[{"text": c["text"], "finished": c["finished"]} for c in cands[: cond.k]] for cands in pool]
+    if "pool_likelihood" in cond.rewards:  # the `likelihood` reward under the base model, scored once per pool
+        from pool_selection import PoolLikelihood
+
+        folder = pool_folder(work.parents[1], cond.pool, seed)
+        rewards = [PoolLikelihood(folder, sizes) if r == "pool_likelihood" else r for r in cond.rewards]
+    else:
+        rewards = cond.rewards
     fields = dict(
         output_dir=str(work), candidate_generation="offline", teacher_mode="replace", candidates_column="pool",
         max_completion_length=sizes.max_completion_length, num_train_epochs=sizes.epochs,
@@ -211,7 +222,7 @@ def train(cond: Condition, sets: dict, pool: list, sizes: Sizes, seed: int, work
         from peft import LoraConfig
 
         peft_config = LoraConfig(task_type="CAUSAL_LM", **cond.lora)
-    trainer = ActiveInheritanceTrainer(model_path(sizes), reward_funcs=cond.rewards,
+    trainer = ActiveInheritanceTrainer(model_path(sizes), reward_funcs=rewards,
                                        args=ActiveInheritanceConfig(**{**fields, **cond.overrides}),
                                        train_dataset=Dataset.from_dict({"prompt": sets["train"], "pool": rows}),
                                        peft_config=peft_config)
@@ -294,14 +305,15 @@ def summarize(runs: dict, sizes: Sizes) -> dict:
         row: dict = {"seeds": len(mine), "means": {a: float(np.mean([r["means"][a] for r in mine if a in r["means"]]))
                                                    for a in ATTRIBUTES if any(a in r["means"] for r in mine)}}
         passive = "passive" if cond.pool == "p0.9" else f"passive_{cond.pool}"  # unselected, from the same pool
-        for key, ref in (("base", "base"), ("passive", passive), ("mtld_k8", "mtld_k8")):
+        best_of_8 = "mtld_k8" if cond.pool == "p0.9" else f"mtld_k8_{cond.pool}"  # MTLD alone, same pool
+        for key, ref in (("base", "base"), ("passive", passive), ("mtld_k8", best_of_8)):
             if ref != cond.name:
                 row[f"vs_{key}"] = {a: change(runs, cond.name, ref, a, seeds) for a in ATTRIBUTES}
         rounds = [st for r in mine for st in r["rounds"]]
         if rounds:
-            row["training"] = {
-                "selection_gain": float(np.mean([v for st in rounds for k, v in st.items()
-                                                 if k.endswith("/selection_gain")])),
+            row["training"] = {  # the first reward's gain (a fluency term's comes second)
+                "selection_gain": float(np.mean([next(v for k, v in st.items() if k.endswith("/selection_gain"))
+                                                 for st in rounds])),
                 "winner_tokens": float(np.mean([st["ai/winner_tokens_mean"] for st in rounds])),
                 "truncated_winners": float(np.mean([st["ai/truncated_winners_fraction"] for st in rounds]))}
         table[cond.name] = row
@@ -318,7 +330,7 @@ def fmt(c: dict | None) -> str:
 
 def markdown(summary: dict) -> str:
     lines = ["| condition | pool | seeds | tokens | MTLD | capped | MTLD vs base | per seed | tokens vs base | "
-             "MTLD vs passive (same pool) | MTLD vs mtld_k8 | base-model NLL vs base | selection gain (MTLD) |",
+             "MTLD vs passive (same pool) | MTLD vs mtld_k8 (same pool) | base-model NLL vs base | selection gain |",
              "|---" * 13 + "|"]
     pools, ks = {c.name: c.pool for c in CONDITIONS}, {c.name: c.k for c in CONDITIONS}
     for name, row in summary["conditions"].items():
@@ -335,7 +347,8 @@ def markdown(summary: dict) -> str:
               "mean over seeds), with a 95% paired bootstrap interval over prompts; \"per seed\" lists each seed's "
               "MTLD change against base. Base-model NLL: the base model's mean per-token negative log-likelihood of "
               "the answers (higher reads less fluent to it), measured from seed 1 on; its change covers the seeds "
-              "that have it. Selection gain: the winners' mean reward over the mean candidate's (0 at k=1)."]
+              "that have it. Selection gain: the winners' mean first reward (MTLD or length) over the mean candidate's "
+              "(0 at k=1)."]
     return "\n".join(lines)
 
 

@@ -151,14 +151,25 @@ def test_shared_pool_smoke_resumes_from_its_pool_and_runs(tmp_path):
 
 
 def test_shared_pool_base_runs_beside_the_second_pool_alone(tmp_path):
-    """Naming only base and the top_p 1.0 pool's conditions samples that pool alone, and base needs none."""
+    """Naming only base and the top_p 1.0 pool's conditions samples that pool alone, and base needs none. The fluency
+    condition scores the pool once with the likelihood reward, and its trainer selects on those scores."""
     out = tmp_path / "shared-pool"
     proc = subprocess.run([sys.executable, "benchmarks/shared_pool.py", "--smoke", "--output", str(out),
-                           "--conditions", "base", "passive_p1.0"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+                           "--conditions", "base", "passive_p1.0", "mtld_fluent_k8_p1.0"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert {p.name for p in (out / "runs").glob("*.json")} == {"base-seed0.json", "passive_p1.0-seed0.json"}
+    assert {p.name for p in (out / "runs").glob("*.json")} == {
+        "base-seed0.json", "passive_p1.0-seed0.json", "mtld_fluent_k8_p1.0-seed0.json"}
     assert (out / "pool-p1.0-seed0" / "dataset").is_dir() and not (out / "pool-seed0").exists()
+    pool = out / "pool-p1.0-seed0"
+    assert {p.name for p in (pool / "scores").glob("*.json")} == {p.name for p in pool.glob("chunk-*.json")}
+    (stats,) = json.loads((out / "runs" / "mtld_fluent_k8_p1.0-seed0.json").read_text())["rounds"]
+    assert stats["ai/likelihood/winners_mean"] < 0 and "ai/mtld/selection_gain" in stats
+    report = subprocess.run([sys.executable, "benchmarks/pool_selection.py", "--smoke", "--output", str(out),
+                             "--pool", "pool-p1.0-seed0", "--floors", "-3"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert "| zscore: mtld + 0.5 likelihood |" in report.stdout and "| mtld, likelihood >= -3 |" in report.stdout
 
 
 def test_shared_pool_answer_nll_matches_the_models_own_loss(monkeypatch):

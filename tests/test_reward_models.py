@@ -105,3 +105,66 @@ def test_loaded_model_with_reward_processing_classes(tiny, make_args, reward_mod
     with pytest.raises(ValueError, match="not a reward model"):
         ActiveInheritanceTrainer(model, make_args(), processing_class=tok, train_dataset=prompt_dataset("train"),
                                  reward_funcs=["length"], reward_processing_classes=[rm_tok])
+
+
+# ---------------------------------------------------------------- the likelihood reward (fluency)
+def reference_loglik(path, prompt_ids, completion):
+    """Mean log-probability of the completion's tokens from transformers' own masked loss (labels -100 on the
+    prompt), one sequence at a time."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    tok = AutoTokenizer.from_pretrained(path)
+    ids = list(prompt_ids) + tok(completion, add_special_tokens=False)["input_ids"]
+    labels = [-100] * len(prompt_ids) + ids[len(prompt_ids):]
+    with torch.no_grad():
+        return -model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss.item()
+
+
+def test_likelihood_is_transformers_masked_loss_batched_and_padded(tiny_path):
+    from ail_trainer.rewards.likelihood import Likelihood
+
+    reward = resolve_reward({"name": "likelihood", "model": tiny_path, "batch_size": 3})
+    assert isinstance(reward, Likelihood) and reward.__name__ == "likelihood"
+    prompts = ["Say hi. ", "Tell me about cats. ", "Why? ", "Go on. "]
+    completions = ["hi", "cats are small and soft animals", "because", "and then the end came slowly"]
+    got = reward(prompts=prompts, completions=completions)
+    tok = AutoTokenizer.from_pretrained(tiny_path)
+    want = [reference_loglik(tiny_path, tok(p)["input_ids"], c) for p, c in zip(prompts, completions)]
+    assert got == pytest.approx(want, abs=1e-4)
+    assert reward(prompts=["Say hi. "], completions=[""]) == [None]  # nothing to score: it cannot win
+    from ail_trainer.rewards import resolve_rewards
+
+    (with_tok,) = resolve_rewards([{"name": "likelihood", "model": tiny_path}], processing_classes=[tok])
+    assert isinstance(with_tok, Likelihood) and with_tok.tokenizer is tok
+
+
+def test_likelihood_reads_conversational_prompts_as_the_policy_samples_them():
+    from ail_trainer.rewards.likelihood import Likelihood
+
+    path = builtin_model_path("builtin:tiny-chat")
+    reward = Likelihood(path)
+    tok = reward.tokenizer
+    prompt = [{"role": "user", "content": "Name a fruit."}]
+    (got,) = reward(prompts=[prompt], completions=[[{"role": "assistant", "content": "An apple."}]])
+    prompt_ids = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)
+    assert got == pytest.approx(reference_loglik(path, prompt_ids["input_ids"], "An apple."), abs=1e-4)
+
+
+def test_likelihood_needs_a_model_and_is_placed_by_the_trainer(tiny, make_args, tiny_path):
+    from ail_trainer.rewards.likelihood import Likelihood
+
+    with pytest.raises(ValueError, match="needs `model`"):
+        resolve_reward("likelihood")
+    model, tok = tiny
+    args = make_args(num_candidates=4, max_steps=1, per_device_train_batch_size=4, reward_weights=[0.0, 1.0])
+    trainer = ActiveInheritanceTrainer(model, args, train_dataset=prompt_dataset("train").select(range(4)),
+                                       processing_class=tok,
+                                       reward_funcs=["mtld", {"name": "likelihood", "model": tiny_path}])
+    assert trainer.reward_names == ["mtld", "likelihood"]
+    assert isinstance(trainer.reward_funcs[1], Likelihood) and trainer.reward_funcs[1].device is not None
+    trainer.train()
+    for rec in read_round(args.output_dir, 0):
+        scores = [c.scores["likelihood"] for c in rec.candidates]
+        scores = [float("-inf") if s is None else s for s in scores]  # an empty candidate is unscored
+        assert all(s < 0 for s in scores) and rec.winners == [scores.index(max(scores))]

@@ -33,14 +33,13 @@ class RewardModel:
             from ..checks import check_model_source
 
             source = check_model_source(model, "Reward model")
-            model = AutoModelForSequenceClassification.from_pretrained(
-                source, num_labels=1, trust_remote_code=trust_remote_code, **model_init_kwargs)
+            model = self.load(source, trust_remote_code=trust_remote_code, **model_init_kwargs)
         if not isinstance(model, PreTrainedModel):
             raise TypeError(f"A reward model must be a hub id, a local path or a PreTrainedModel, got "
                             f"{type(model).__name__}.")
         self.model = model.eval().requires_grad_(False)
         source = model.config._name_or_path or type(model).__name__
-        self.name = os.path.basename(os.path.normpath(source)) or source
+        self.name = self.default_name(source)
         if tokenizer is None:
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
         if tokenizer.pad_token is None:
@@ -51,6 +50,14 @@ class RewardModel:
         self.max_length = max_length
         self.device: torch.device | None = None  # set by the trainer
         self.offload = False
+
+    @staticmethod
+    def load(source: str, **kwargs: Any) -> PreTrainedModel:
+        return AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, **kwargs)
+
+    @staticmethod
+    def default_name(source: str) -> str:
+        return os.path.basename(os.path.normpath(source)) or source
 
     @property
     def __name__(self) -> str:
@@ -75,21 +82,26 @@ class RewardModel:
     @torch.no_grad()
     def __call__(self, prompts: Sequence | None = None, completions: Sequence | None = None,
                  **kwargs: Any) -> list[float]:
-        texts = self.texts(prompts, completions)
+        inputs = self.inputs(prompts, completions)
         device = self.device or next(self.model.parameters()).device
         place(self.model, device)
         scores: list[float] = []
         try:
-            for start in range(0, len(texts), self.batch_size):
-                batch = self.tokenizer(texts[start : start + self.batch_size], return_tensors="pt", padding=True,
-                                       padding_side="right", add_special_tokens=False,
-                                       truncation=self.max_length is not None, max_length=self.max_length)
-                logits = self.model(**batch.to(device)).logits
-                scores += logits[:, 0].float().tolist()
+            for start in range(0, len(inputs), self.batch_size):
+                scores += self.score_batch(inputs[start : start + self.batch_size], device)
         finally:
             if self.offload:
                 place(self.model, torch.device("cpu"))
         return scores
 
+    def inputs(self, prompts: Sequence | None, completions: Sequence) -> list:
+        return self.texts(prompts, completions)
+
+    def score_batch(self, texts: list[str], device: torch.device) -> list[float]:
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="right",
+                               add_special_tokens=False, truncation=self.max_length is not None,
+                               max_length=self.max_length)
+        return self.model(**batch.to(device)).logits[:, 0].float().tolist()
+
     def __repr__(self) -> str:
-        return f"RewardModel({self.model.config._name_or_path!r})"
+        return f"{type(self).__name__}({self.model.config._name_or_path!r})"

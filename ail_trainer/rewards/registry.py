@@ -19,6 +19,16 @@ REWARDS: dict[str, type] = {
     "toxicity": Toxicity,
     "low_toxicity": LowToxicity,
 }
+MODEL_REWARDS = ("likelihood",)  # load a model, so imported only when asked for
+
+
+def registered(name: str) -> type | None:
+    """The reward class registered under `name`, or None."""
+    if name == "likelihood":
+        from .likelihood import Likelihood
+
+        return Likelihood
+    return REWARDS.get(name)
 
 RewardSpec = str | dict | Callable
 
@@ -77,9 +87,9 @@ def resolve_reward(spec: RewardSpec) -> Callable:
         name, options = parse_reward_string(spec)
     else:
         raise TypeError(f"A reward must be a name, a mapping or a callable, got {type(spec).__name__}: {spec!r}.")
-    if name in REWARDS:
+    if registered(name) is not None:
         try:
-            return REWARDS[name](**options)
+            return registered(name)(**options)
         except TypeError as err:
             raise ValueError(f"Bad options {options} for reward '{name}': {err}") from None
     if looks_like_model(name):  # a registry name first, then a reward model's path or hub id
@@ -88,8 +98,9 @@ def resolve_reward(spec: RewardSpec) -> Callable:
         obj = _import(name)
         return obj(**options) if options else obj
     raise ValueError(
-        f"Unknown reward {name!r}. Known rewards: {', '.join(sorted(REWARDS))}; or give a dotted import path such "
-        "as 'my_package.my_module.my_reward', or a sequence-classification reward model (local folder or hub id)."
+        f"Unknown reward {name!r}. Known rewards: {', '.join(sorted([*REWARDS, *MODEL_REWARDS]))}; or give a "
+        "dotted import path such as 'my_package.my_module.my_reward', or a sequence-classification reward model "
+        "(local folder or hub id)."
     )
 
 
@@ -125,7 +136,8 @@ def resolve_rewards(specs: RewardSpec | list[RewardSpec] | None, required: bool 
             if name in REWARDS:
                 raise ValueError(f"reward_processing_classes gives a tokenizer for '{name}', which is not a "
                                  "reward model; put None in its place.")
-            spec = RewardModel(name, tokenizer=tok, **options)
+            spec = registered(name)(tokenizer=tok, **options) if name in MODEL_REWARDS \
+                else RewardModel(name, tokenizer=tok, **options)
         elif tok is not None and not isinstance(spec, RewardModel):
             from transformers import PreTrainedModel
 
