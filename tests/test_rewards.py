@@ -202,7 +202,8 @@ def test_registry_names_options_and_paths():
 
 
 def test_registry_errors():
-    with pytest.raises(ValueError, match="Unknown reward 'mtdl'.*hdd, length, low_toxicity, mattr, mtld, toxicity"):
+    known = "hdd, length, likelihood, low_toxicity, mattr, mtld, toxicity"
+    with pytest.raises(ValueError, match=f"Unknown reward 'mtdl'.*{known}"):
         resolve_reward("mtdl")
     with pytest.raises(ValueError, match="Bad options.*length"):
         resolve_reward({"name": "length", "colour": "red"})
