@@ -118,10 +118,11 @@ def report(scores: dict[str, np.ndarray], floors: list[float]) -> str:
     for floor in floors:
         rules[f"mtld, likelihood >= {floor:g}"] = ([1.0, 0.0], "none", floor)
     mean_mtld, mean_nll = np.nanmean(scores["mtld"]), -np.nanmean(scores["likelihood"])
-    lines = [f"mean candidate: MTLD {mean_mtld:.1f}, NLL {mean_nll:.3f}", "",
+    rows = np.arange(len(scores["mtld"]))
+    lines = [f"{len(rows)} prompts × {scores['mtld'].shape[1]} candidates; mean candidate: MTLD {mean_mtld:.1f}, "
+             f"NLL {mean_nll:.3f}", "",
              "| rule | winners' MTLD | vs mean candidate | winners' NLL | vs mean candidate | finished |",
              "|---|---|---|---|---|---|"]
-    rows = np.arange(len(scores["mtld"]))
     for name, rule in rules.items():
         w = winners(scores, rule)
         m, nll = scores["mtld"][rows, w].mean(), -scores["likelihood"][rows, w].mean()
@@ -142,8 +143,10 @@ def main(argv: list[str] | None = None) -> str:
     folder = Path(args.output or RESULTS / ("shared-pool-smoke" if args.smoke else "shared-pool")) / args.pool
     if not folder.is_dir():
         raise SystemExit(f"No pool at {folder}: sample it first with benchmarks/shared_pool.py.")
-    text = report(candidate_scores(folder, SMOKE if args.smoke else Sizes(), args.prompts), args.floors)
+    scores = candidate_scores(folder, SMOKE if args.smoke else Sizes(), args.prompts)
+    text = report(scores, args.floors)
     print(text)
+    (folder.parent / f"selection-{args.pool}-{len(scores['mtld'])}prompts.md").write_text(text + "\n")
     return text
 
 

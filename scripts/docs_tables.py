@@ -74,8 +74,15 @@ def shared_pool_table() -> str:
     return (ROOT / "benchmarks" / "results" / "shared-pool" / "shared_pool.md").read_text().strip()
 
 
+def pool_selection_table() -> str:
+    """The selection rules on each scored pool's training prompts, as `benchmarks/pool_selection.py` wrote them."""
+    folder = ROOT / "benchmarks" / "results" / "shared-pool"
+    return "\n\n".join(f"**{p.stem.removeprefix('selection-')}**: {p.read_text().strip()}"
+                         for p in sorted(folder.glob("selection-*.md")))
+
+
 TABLES = {"config": config_table, "script": script_table, "bad-input": bad_input_table,
-          "shared-pool": shared_pool_table}
+          "shared-pool": shared_pool_table, "pool-selection": pool_selection_table}
 
 if __name__ == "__main__":
     print(TABLES[sys.argv[1]]())
