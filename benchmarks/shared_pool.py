@@ -347,8 +347,8 @@ def markdown(summary: dict) -> str:
               "mean over seeds), with a 95% paired bootstrap interval over prompts; \"per seed\" lists each seed's "
               "MTLD change against base. Base-model NLL: the base model's mean per-token negative log-likelihood of "
               "the answers (higher reads less fluent to it), measured on runs since seed 1; its change covers the "
-              "seeds where both runs have it. Selection gain: the winners' mean first reward (MTLD or length) over the mean candidate's "
-              "(0 at k=1)."]
+              "seeds where both runs have it. Selection gain: the winners' mean first reward (MTLD or length) over "
+              "the mean candidate's (0 at k=1)."]
     return "\n".join(lines)
 
 
