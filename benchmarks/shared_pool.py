@@ -305,7 +305,8 @@ def summarize(runs: dict, sizes: Sizes) -> dict:
         row: dict = {"seeds": len(mine), "means": {a: float(np.mean([r["means"][a] for r in mine if a in r["means"]]))
                                                    for a in ATTRIBUTES if any(a in r["means"] for r in mine)}}
         passive = "passive" if cond.pool == "p0.9" else f"passive_{cond.pool}"  # unselected, from the same pool
-        best_of_8 = "mtld_k8" if cond.pool == "p0.9" else f"mtld_k8_{cond.pool}"  # MTLD alone, same pool
+        # MTLD alone on the same pool; that condition itself (a pool lever) against the top_p 0.9 pool's
+        best_of_8 = f"mtld_k8_{cond.pool}" if cond.pool != "p0.9" and cond.name != f"mtld_k8_{cond.pool}" else "mtld_k8"
         for key, ref in (("base", "base"), ("passive", passive), ("mtld_k8", best_of_8)):
             if ref != cond.name:
                 row[f"vs_{key}"] = {a: change(runs, cond.name, ref, a, seeds) for a in ATTRIBUTES}
@@ -330,7 +331,7 @@ def fmt(c: dict | None) -> str:
 
 def markdown(summary: dict) -> str:
     lines = ["| condition | pool | seeds | tokens | MTLD | capped | MTLD vs base | per seed | tokens vs base | "
-             "MTLD vs passive (same pool) | MTLD vs mtld_k8 (same pool) | base-model NLL vs base | selection gain |",
+             "MTLD vs passive (same pool) | MTLD vs MTLD best-of-8 | base-model NLL vs base | selection gain |",
              "|---" * 13 + "|"]
     pools, ks = {c.name: c.pool for c in CONDITIONS}, {c.name: c.k for c in CONDITIONS}
     for name, row in summary["conditions"].items():
@@ -345,7 +346,8 @@ def markdown(summary: dict) -> str:
                      f"{fmt(vb.get('base_nll'))} | {'–' if gain is None else f'{gain:+.1f}'} |")
     lines += ["", "Means over seeds of each held-out prompt's mean. % changes are pooled over seeds (each prompt's "
               "mean over seeds), with a 95% paired bootstrap interval over prompts; \"per seed\" lists each seed's "
-              "MTLD change against base. Base-model NLL: the base model's mean per-token negative log-likelihood of "
+              "MTLD change against base. MTLD best-of-8: mtld_k8 on the same pool (mtld_k8_p1.0 itself against the "
+              "top_p 0.9 pool's). Base-model NLL: the base model's mean per-token negative log-likelihood of "
               "the answers (higher reads less fluent to it), measured on runs since seed 1; its change covers the "
               "seeds where both runs have it. Selection gain: the winners' mean first reward (MTLD or length) over "
               "the mean candidate's (0 at k=1)."]
