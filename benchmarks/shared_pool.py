@@ -15,6 +15,8 @@ Per seed:
    an active objective scores its first 4 or 8 with its reward. Same prompts, steps and seed for every condition.
    The levers (`LEVERS`: k=2, dropping cut-off winners, `beta`, a higher learning rate, 3 epochs, LoRA, and a second
    pool `pool-p1.0-seed<s>` sampled with top_p 1.0) each change one thing against `mtld_k8` and run only when named.
+   The top_p 1.0 pool has its own passive, MTLD best-of-4/8, MTLD with a fluency term, and length ↓/↑ conditions,
+   and `mtld_k8_p1.0_online` samples its 8 candidates from the current policy every 10 steps instead of the pool.
    "vs passive" means the passive run of the condition's own pool.
 3. **Evaluation.** `eval_prompts` held-out instructions (topics never trained on) × `eval_samples` samples each, with
    the same sampling seed for every condition of a seed. Each prompt's mean enters a paired bootstrap 95% interval
@@ -54,6 +56,7 @@ class Condition:
     overrides: dict = field(default_factory=dict)  # ActiveInheritanceConfig fields that differ from `Sizes`
     lora: dict | None = None  # peft LoraConfig fields: train an adapter instead of every weight
     pool: str = "p0.9"  # the candidate pool it selects from (`POOLS`)
+    online: bool = False  # sample k candidates from the current policy every `ONLINE_STEPS`, as the pool is sampled
 
 
 @dataclass(frozen=True)
@@ -86,12 +89,17 @@ LEVER_CONDITIONS = [  # one change at a time against mtld_k8; each runs only whe
               lora={"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}),
     Condition("mtld_k8_p1.0", 8, *MTLD, pool="p1.0"),
     Condition("passive_p1.0", 1, ["length"], pool="p1.0"),
+    Condition("mtld_k4_p1.0", 4, *MTLD, pool="p1.0"),
+    Condition("mtld_k8_p1.0_online", 8, *MTLD, pool="p1.0", online=True),
+    Condition("length_down_k8_p1.0", 8, [{"name": "length", "maximize": False}], "tokens", -1, pool="p1.0"),
+    Condition("length_up_k8_p1.0", 8, ["length"], "tokens", +1, pool="p1.0"),
     # MTLD with a fluency term: the base model's likelihood of each candidate (benchmarks/pool_selection.py, where
     # the rule was chosen on training prompts only)
     Condition("mtld_fluent_k8_p1.0", 8, ["mtld", "pool_likelihood"], "mtld", +1, pool="p1.0",
               overrides={"reward_weights": [1.0, 0.5], "reward_normalization": "zscore"}),
 ]
 LEVERS = {c.name for c in LEVER_CONDITIONS}
+ONLINE_STEPS = 10  # optimizer steps per online round: 4 rounds over the 40 steps of one epoch
 CONDITIONS += LEVER_CONDITIONS
 
 
@@ -217,6 +225,13 @@ def train(cond: Condition, sets: dict, pool: list, sizes: Sizes, seed: int, work
         bf16=False, use_cpu=True, save_strategy="no", report_to="none", logging_steps=1000, disable_tqdm=True,
         num_completions_to_print=0,
     )
+    data = {"prompt": sets["train"], "pool": rows}
+    if cond.online:  # the policy itself, every ONLINE_STEPS steps, sampled as its pool was
+        how = POOLS[cond.pool]
+        fields.update(candidate_generation="online", teacher_mode="add", candidates_column=None,
+                      num_candidates=cond.k, temperature=how.temperature, top_p=how.top_p,
+                      generation_steps=ONLINE_STEPS, generation_batch_size=sizes.generation_batch_size)
+        data = {"prompt": sets["train"]}
     peft_config = None
     if cond.lora is not None:
         from peft import LoraConfig
@@ -224,7 +239,7 @@ def train(cond: Condition, sets: dict, pool: list, sizes: Sizes, seed: int, work
         peft_config = LoraConfig(task_type="CAUSAL_LM", **cond.lora)
     trainer = ActiveInheritanceTrainer(model_path(sizes), reward_funcs=rewards,
                                        args=ActiveInheritanceConfig(**{**fields, **cond.overrides}),
-                                       train_dataset=Dataset.from_dict({"prompt": sets["train"], "pool": rows}),
+                                       train_dataset=Dataset.from_dict(data),
                                        peft_config=peft_config)
     trainer.train()
     if cond.lora is not None:
@@ -337,7 +352,8 @@ def markdown(summary: dict) -> str:
     for name, row in summary["conditions"].items():
         m = row["means"]
         vb, vp = row.get("vs_base", {}), row.get("vs_passive", {}) if name != "base" else {}
-        vk = row.get("vs_mtld_k8", {}) if name in LEVERS and ks[name] > 1 else {}
+        mtld_lever = name in LEVERS and ks[name] > 1 and summary["targets"].get(name, [None])[0] == "mtld"
+        vk = row.get("vs_mtld_k8", {}) if mtld_lever else {}
         per_seed = " / ".join(f"{v[0]:+.1f}" for v in vb.get("mtld", {}).get("per_seed", {}).values()) or "–"
         gain = row.get("training", {}).get("selection_gain")
         lines.append(f"| {name} | {pools[name] if name != 'base' else ''} | {row['seeds']} | {m['tokens']:.1f} | "

@@ -152,19 +152,25 @@ def test_shared_pool_smoke_resumes_from_its_pool_and_runs(tmp_path):
 
 def test_shared_pool_base_runs_beside_the_second_pool_alone(tmp_path):
     """Naming only base and the top_p 1.0 pool's conditions samples that pool alone, and base needs none. The fluency
-    condition scores the pool once with the likelihood reward, and its trainer selects on those scores."""
+    condition scores the pool once with the likelihood reward, and its trainer selects on those scores. The online
+    condition samples from the policy instead of reading the pool."""
     out = tmp_path / "shared-pool"
     proc = subprocess.run([sys.executable, "benchmarks/shared_pool.py", "--smoke", "--output", str(out),
-                           "--conditions", "base", "passive_p1.0", "mtld_fluent_k8_p1.0"], cwd=ROOT,
+                           "--conditions", "base", "passive_p1.0", "mtld_fluent_k8_p1.0", "mtld_k8_p1.0_online"],
+                          cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert {p.name for p in (out / "runs").glob("*.json")} == {
-        "base-seed0.json", "passive_p1.0-seed0.json", "mtld_fluent_k8_p1.0-seed0.json"}
+        "base-seed0.json", "passive_p1.0-seed0.json", "mtld_fluent_k8_p1.0-seed0.json",
+        "mtld_k8_p1.0_online-seed0.json"}
     assert (out / "pool-p1.0-seed0" / "dataset").is_dir() and not (out / "pool-seed0").exists()
     pool = out / "pool-p1.0-seed0"
     assert {p.name for p in (pool / "scores").glob("*.json")} == {p.name for p in pool.glob("chunk-*.json")}
     (stats,) = json.loads((out / "runs" / "mtld_fluent_k8_p1.0-seed0.json").read_text())["rounds"]
     assert stats["ai/likelihood/winners_mean"] < 0 and "ai/mtld/selection_gain" in stats
+    assert float(stats["ai/generation_seconds"]) == 0  # read from the pool
+    (online,) = json.loads((out / "runs" / "mtld_k8_p1.0_online-seed0.json").read_text())["rounds"]
+    assert float(online["ai/generation_seconds"]) > 0 and float(online["ai/candidates_per_prompt"]) == 8
     report = subprocess.run([sys.executable, "benchmarks/pool_selection.py", "--smoke", "--output", str(out),
                              "--pool", "pool-p1.0-seed0", "--floors", "-3"], cwd=ROOT, capture_output=True, text=True,
                             timeout=600)
@@ -195,3 +201,23 @@ def test_shared_pool_answer_nll_matches_the_models_own_loss(monkeypatch):
             with torch.no_grad():
                 loss = model(input_ids=torch.tensor([prompt_ids + ids]), labels=labels).loss
             assert value == pytest.approx(float(loss), rel=1e-5)
+
+
+def test_readme_results_are_the_benchmark_summary(monkeypatch, tmp_path):
+    """The README's results table is generated from the committed summary, so its figures cannot drift."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import docs_tables
+
+    begin, end = docs_tables.README_MARKERS
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count(begin) == 1 and readme.count(end) == 1
+    block = readme.split(begin)[1].split(end)[0].strip()
+    assert block == docs_tables.readme_table(), "stale README results: run python scripts/docs_tables.py readme"
+    summary = json.loads((ROOT / "benchmarks" / "results" / "shared-pool" / "shared_pool.json").read_text())
+    for name in ("mtld_k8_p1.0", "passive_p1.0"):  # every figure comes from the summary
+        pct, low, high = summary["conditions"][name]["vs_base"]["mtld"]["pooled"]
+        assert f"{pct:+.1f}% [{low:+.1f}, {high:+.1f}]" in block
+    stale = tmp_path / "README.md"
+    stale.write_text(f"intro\n{begin}\n| old |\n{end}\nrest\n")
+    assert docs_tables.write_readme(stale) and not docs_tables.write_readme(stale)
+    assert stale.read_text() == f"intro\n{begin}\n{docs_tables.readme_table()}\n{end}\nrest\n"

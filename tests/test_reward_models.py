@@ -115,7 +115,9 @@ def reference_loglik(path, prompt_ids, completion):
 
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     tok = AutoTokenizer.from_pretrained(path)
-    ids = list(prompt_ids) + tok(completion, add_special_tokens=False)["input_ids"]
+    if isinstance(completion, str):
+        completion = tok(completion, add_special_tokens=False)["input_ids"]
+    ids = list(prompt_ids) + list(completion)
     labels = [-100] * len(prompt_ids) + ids[len(prompt_ids):]
     with torch.no_grad():
         return -model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss.item()
@@ -137,6 +139,25 @@ def test_likelihood_is_transformers_masked_loss_batched_and_padded(tiny_path):
 
     (with_tok,) = resolve_rewards([{"name": "likelihood", "model": tiny_path}], processing_classes=[tok])
     assert isinstance(with_tok, Likelihood) and with_tok.tokenizer is tok
+
+
+def test_likelihood_max_length_keeps_the_completion_start_then_the_prompt_end(tiny_path):
+    from ail_trainer.rewards.likelihood import Likelihood
+
+    reward = Likelihood(tiny_path, max_length=8)
+    tok = reward.tokenizer
+    prompt = "Tell me about cats, dogs and birds, and why people keep them. "
+    long, short = "cats are small and soft animals that like to sleep all day", "hi"
+    prompt_ids = tok(prompt)["input_ids"]
+    long_ids, short_ids = (tok(c, add_special_tokens=False)["input_ids"] for c in (long, short))
+    assert len(prompt_ids) > 8 and len(long_ids) > 8 and len(short_ids) < 7
+    got_long, got_short = reward(prompts=[prompt, prompt], completions=[long, short])
+    # a long completion keeps its first 7 tokens after the prompt's last one; a short one keeps all of its tokens
+    # after as much of the prompt's end as fits
+    assert got_long == pytest.approx(reference_loglik(tiny_path, prompt_ids[-1:], long_ids[:7]), abs=1e-4)
+    want_short = reference_loglik(tiny_path, prompt_ids[-(8 - len(short_ids)):], short_ids)
+    assert got_short == pytest.approx(want_short, abs=1e-4)
+    assert got_long != pytest.approx(Likelihood(tiny_path)(prompts=[prompt], completions=[long])[0], abs=1e-4)
 
 
 def test_likelihood_reads_conversational_prompts_as_the_policy_samples_them():

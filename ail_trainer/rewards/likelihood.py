@@ -56,7 +56,7 @@ class Likelihood(RewardModel):
         out = []
         for prefix, text in zip(prefixes, texts):
             ids = list(tok(text, add_special_tokens=False)["input_ids"])
-            if self.max_length is not None:  # the prompt's start goes first, then the completion's end
+            if self.max_length is not None:  # cut the prompt's start first, then the completion's end
                 ids = ids[: max(self.max_length - 1, 1)]
                 prefix = prefix[max(len(prefix) - (self.max_length - len(ids)), 0):]
             out.append((prefix, ids))
