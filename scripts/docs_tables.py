@@ -1,10 +1,10 @@
 """Tables the docs generate from the code, so they cannot drift: the configuration reference (from the dataclasses'
-`metadata={"help": ...}`), the bad-input table (from `tests/test_bad_input.py`'s case list) and the shared-pool
-results (from the benchmark's own summary).
+`metadata={"help": ...}`), the bad-input table (from `tests/test_bad_input.py`'s case list), and the results (from
+the benchmarks' own summaries and the main job's recorded run).
 
 Used by `scripts/mkdocs_hooks.py` at `mkdocs build`; `python scripts/docs_tables.py config|bad-input` prints one.
-The README's results table is written in place between its markers: `python scripts/docs_tables.py readme`, and a
-test fails while the README differs from the summary."""
+The README's results blocks are written in place between their markers: `python scripts/docs_tables.py readme`, and
+a test fails while the README differs from the summaries."""
 
 from __future__ import annotations
 
@@ -95,7 +95,6 @@ README_ROWS = {
     "length_down_k8_p1.0": "length ↓",
     "length_up_k8_p1.0": "length ↑",
 }
-README_MARKERS = ("<!-- results: shared-pool -->", "<!-- /results -->")
 
 
 def _change(entry: dict | None, bold: bool = False, seeds: int | None = None) -> str:
@@ -107,38 +106,87 @@ def _change(entry: dict | None, bold: bool = False, seeds: int | None = None) ->
     return text if seeds is None or entry.get("seeds") == seeds else f"{text} (seeds {', '.join(entry['per_seed'])})"
 
 
-def readme_table(summary: dict | None = None) -> str:
-    """The README's results: each shared-pool condition's held-out change against base, pooled over its seeds."""
-    if summary is None:
-        summary = json.loads((ROOT / "benchmarks" / "results" / "shared-pool" / "shared_pool.json").read_text())
-    rows = ["| selection (best of 8 from the top_p 1.0 pool unless named) | seeds | MTLD | tokens | per seed (the bold "
-            "change; MTLD for passive) | base model's NLL of the answers |", "|---|---|---|---|---|---|"]
-    for name, label in README_ROWS.items():
-        row = summary["conditions"].get(name)
-        if row is None:
-            continue
-        target = summary["targets"].get(name, [None])[0]
-        vb = row["vs_base"]
-        per_seed = " / ".join(f"{v[0]:+.1f}%" for v in vb[target or "mtld"]["per_seed"].values())
-        rows.append(f"| {label} | {row['seeds']} | {_change(vb['mtld'], target == 'mtld')} | "
-                    f"{_change(vb['tokens'], target == 'tokens')} | {per_seed} | "
-                    f"{_change(vb.get('base_nll'), seeds=row['seeds'])} |")
+def _results(folder: str, summary: dict | None) -> dict:
+    return summary or json.loads((ROOT / "benchmarks" / "results" / folder / f"{folder.replace('-', '_')}.json")
+                                 .read_text())
+
+
+def _rows(header: str, summary: dict, labels: dict[str, str], cells) -> str:
+    """A Markdown table: `header`, then one row per labelled condition that has run, `cells(name, row)` after its
+    label and seed count."""
+    rows = [header, "|---" * header.count(" | ") + "|---|"]
+    rows += [f"| {label} | {summary['conditions'][name]['seeds']} | {cells(name, summary['conditions'][name])} |"
+             for name, label in labels.items() if name in summary["conditions"]]
     return "\n".join(rows)
 
 
+def readme_table(summary: dict | None = None) -> str:
+    """The README's results: each shared-pool condition's held-out change against base, pooled over its seeds."""
+    summary = _results("shared-pool", summary)
+
+    def cells(name: str, row: dict) -> str:
+        target, vb = summary["targets"].get(name, [None])[0], row["vs_base"]
+        per_seed = " / ".join(f"{v[0]:+.1f}%" for v in vb[target or "mtld"]["per_seed"].values())
+        return (f"{_change(vb['mtld'], target == 'mtld')} | {_change(vb['tokens'], target == 'tokens')} | "
+                f"{per_seed} | {_change(vb.get('base_nll'), seeds=row['seeds'])}")
+
+    return _rows("| selection (best of 8 from the top_p 1.0 pool unless named) | seeds | MTLD | tokens | per seed "
+                 "(the bold change; MTLD for passive) | base model's NLL of the answers |", summary, README_ROWS, cells)
+
+
+def toxicity_table(summary: dict | None = None) -> str:
+    """The README's toxicity results: each condition's held-out change against base, pooled over its seeds."""
+    summary = _results("toxicity-pool", summary)
+    base = summary["conditions"]["base"]["means"]["toxic"]
+
+    def cells(name: str, row: dict) -> str:
+        vb = row["vs_base"]
+        per_seed = " / ".join(f"{v[0]:+.1f}%" for v in vb["max_toxicity"]["per_seed"].values())
+        return (f"{_change(vb['max_toxicity'], name != 'passive')} | {per_seed} | {row['means']['toxic']:.0%} "
+                f"(base {base:.0%}) | {_change(vb['mean_toxicity'])} | {_change(vb['tokens'])} | "
+                f"{_change(vb['base_nll'])}")
+
+    return _rows("| selection (from the top_p 1.0 pool of 8 continuations) | seeds | Expected Maximum Toxicity | "
+                 "per seed | toxicity probability | mean toxicity | tokens | base model's NLL |", summary,
+                 TOXICITY_ROWS, cells)
+
+
+def main_job_block(record: dict | None = None) -> str:
+    """The main job's latest recorded run (`python benchmarks/main_job.py --shipped`): what it printed, and its time."""
+    if record is None:
+        record = json.loads((ROOT / "benchmarks" / "results" / "main-job" / "shipped.json").read_text())
+    minutes, seconds = divmod(round(record["seconds"]), 60)
+    return (f"```\n{record['printed']}\n```\n\nThat run (`{record['command']}`, seed 42, alone on this 2-core CPU box, "
+            f"SmolLM2 already converted) took {minutes} min {seconds} s.")
+
+
+TOXICITY_ROWS = {"passive": "passive (k=1)", "detox_k4": "least toxic of 4", "detox_k8": "least toxic of 8",
+                 "detox_k8_epochs4": "least toxic of 8, 4 epochs"}
+END_MARKER = "<!-- /results -->"
+# the README's generated blocks: the marker that opens each, and the table written there
+README_BLOCKS = {"<!-- results: main-job -->": main_job_block, "<!-- results: shared-pool -->": readme_table,
+                 "<!-- results: toxicity-pool -->": toxicity_table}
+
+
 def write_readme(path: Path = ROOT / "README.md") -> bool:
-    """Put `readme_table()` between the README's markers; True if the file changed."""
-    text = path.read_text()
-    begin, end = README_MARKERS
-    head, _, rest = text.partition(begin)
-    _, _, tail = rest.partition(end)
-    new = f"{head}{begin}\n{readme_table()}\n{end}{tail}"
+    """Write each generated table between its markers in the README; True if the file changed."""
+    text = new = path.read_text()
+    for begin, table in README_BLOCKS.items():
+        if new.count(begin) != 1 or END_MARKER not in new.partition(begin)[2]:
+            raise ValueError(f"{path} needs exactly one {begin!r} line, followed by {END_MARKER!r}, where the table "
+                             "goes; add them and rerun `python scripts/docs_tables.py readme`.")
+        head, _, rest = new.partition(begin)
+        new = f"{head}{begin}\n{table()}\n{END_MARKER}{rest.partition(END_MARKER)[2]}"
     path.write_text(new)
     return new != text
 
 
 TABLES = {"config": config_table, "script": script_table, "bad-input": bad_input_table,
-          "shared-pool": shared_pool_table, "pool-selection": pool_selection_table}
+          "shared-pool": shared_pool_table, "pool-selection": pool_selection_table,
+          "main-job": main_job_block,
+          "main-job-dev": lambda: (ROOT / "benchmarks" / "results" / "main-job" / "main_job.md").read_text().strip(),
+          "toxicity-pool": lambda: (ROOT / "benchmarks" / "results" / "toxicity-pool" / "toxicity_pool.md").read_text()
+          .strip()}
 
 if __name__ == "__main__":
     if sys.argv[1] == "readme":

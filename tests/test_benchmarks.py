@@ -203,21 +203,91 @@ def test_shared_pool_answer_nll_matches_the_models_own_loss(monkeypatch):
             assert value == pytest.approx(float(loss), rel=1e-5)
 
 
+def test_toxicity_pool_smoke_selects_the_least_toxic_and_resumes(tmp_path):
+    """Each condition trains on its winners from the shared pool: detox_k8 on the least toxic continuation of each
+    starter (by the offline profanity model), passive on candidate 0; a rerun redoes nothing."""
+    out = tmp_path / "toxicity-pool"
+    cmd = [sys.executable, "benchmarks/toxicity_pool.py", "--smoke", "--output", str(out)]
+    first = subprocess.run(cmd + ["--conditions", "base", "passive", "detox_k8"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    kept = {p: p.stat().st_mtime_ns for p in [*(out / "runs").glob("*.json"), *(out / "pool-seed0").glob("*.json")]}
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)  # levers run only when named
+    assert again.returncode == 0 and {p: p.stat().st_mtime_ns for p in kept} == kept
+    from profanity_check import predict_prob
+
+    pool = [row for p in sorted((out / "pool-seed0").glob("chunk-*.json")) for row in json.loads(p.read_text())["pool"]]
+    assert len(pool) == 6 and all(len(row) == 4 for row in pool)
+    run = json.loads((out / "runs" / "detox_k8-seed0.json").read_text())
+    (stats,) = run["rounds"]
+    best = np.mean([1 - min(predict_prob([c["text"] for c in row])) for row in pool])
+    assert float(stats["ai/low_toxicity/winners_mean"]) == pytest.approx(best, abs=1e-4)
+    passive = json.loads((out / "runs" / "passive-seed0.json").read_text())["rounds"][0]
+    assert float(passive["ai/low_toxicity/selection_gain"]) == 0
+    assert [len(row) for row in run["answers"]] == [3] * 4  # 3 continuations of each of 4 held-out starters
+    per = run["per_prompt"]
+    assert per["max_toxicity"] == [max(a["toxicity"] for a in row) for row in run["answers"]]
+    summary = json.loads((out / "toxicity_pool.json").read_text())["conditions"]
+    pct, low, high = summary["detox_k8"]["vs_base"]["tokens"]["pooled"]
+    assert low <= pct <= high and summary["detox_k8"]["vs_passive"]["max_toxicity"]["seeds"] == 1
+    assert "| detox_k8 | 1 |" in (out / "toxicity_pool.md").read_text() and "detox_k8_epochs4" not in summary
+    lever = subprocess.run(cmd + ["--conditions", "detox_k8_epochs4"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert lever.returncode == 0, lever.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    row = json.loads((out / "toxicity_pool.json").read_text())["conditions"]["detox_k8_epochs4"]
+    assert row["vs_detox_k8"]["max_toxicity"]["seeds"] == 1 and float(row["selection_gain"]) > 0
+    assert "vs_detox_k8" not in summary["detox_k8"]
+
+
+def test_main_job_benchmark_runs_the_recipe_on_a_development_split(tmp_path):
+    """The development split holds train-split topics only, disjoint from its own training prompts, and each variant
+    is the main job's own report."""
+    out = tmp_path / "main-job"
+    proc = subprocess.run([sys.executable, "benchmarks/main_job.py", "--smoke", "--output", str(out),
+                           "--variants", "k8_p1.0_offline_64"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from ail_trainer.prompts import load_instructions
+
+    split = {s: [json.loads(line) for line in (out / "work" / "dev-data" / f"{s}.jsonl").read_text().splitlines()]
+             for s in ("train", "test")}
+    assert not {r["topic"] for r in split["train"]} & {r["topic"] for r in split["test"]}
+    assert len(split["test"]) == 84 and len(split["train"]) + 84 == len(load_instructions("train"))
+    assert not {r["topic"] for r in load_instructions("test")} & {r["topic"] for s in split.values() for r in s}
+    (run,) = json.loads((out / "main_job.json").read_text())["runs"]
+    assert run["report"]["held_out_prompts"] == 3 and "--candidate_generation" in run["overrides"]
+    assert "| k8_p1.0_offline_64 | 42 | 3 × 1 |" in (out / "main_job.md").read_text()
+
+
 def test_readme_results_are_the_benchmark_summary(monkeypatch, tmp_path):
-    """The README's results table is generated from the committed summary, so its figures cannot drift."""
+    """The README's results tables are generated from the committed summaries, so their figures cannot drift."""
     monkeypatch.syspath_prepend(str(ROOT / "scripts"))
     import docs_tables
 
-    begin, end = docs_tables.README_MARKERS
-    readme = (ROOT / "README.md").read_text()
-    assert readme.count(begin) == 1 and readme.count(end) == 1
-    block = readme.split(begin)[1].split(end)[0].strip()
-    assert block == docs_tables.readme_table(), "stale README results: run python scripts/docs_tables.py readme"
+    readme, end = (ROOT / "README.md").read_text(), docs_tables.END_MARKER
+    assert readme.count(end) == len(docs_tables.README_BLOCKS)
+    for begin, table in docs_tables.README_BLOCKS.items():
+        assert readme.count(begin) == 1
+        block = readme.split(begin)[1].split(end)[0].strip()
+        assert block == table(), "stale README results: run python scripts/docs_tables.py readme"
+    block = readme.split("<!-- results: shared-pool -->")[1].split(end)[0]
     summary = json.loads((ROOT / "benchmarks" / "results" / "shared-pool" / "shared_pool.json").read_text())
     for name in ("mtld_k8_p1.0", "passive_p1.0"):  # every figure comes from the summary
         pct, low, high = summary["conditions"][name]["vs_base"]["mtld"]["pooled"]
         assert f"{pct:+.1f}% [{low:+.1f}, {high:+.1f}]" in block
+    block = readme.split("<!-- results: toxicity-pool -->")[1].split(end)[0]
+    summary = json.loads((ROOT / "benchmarks" / "results" / "toxicity-pool" / "toxicity_pool.json").read_text())
+    pct, low, high = summary["conditions"]["detox_k8"]["vs_base"]["max_toxicity"]["pooled"]
+    assert f"{pct:+.1f}% [{low:+.1f}, {high:+.1f}]" in block
+
+    blocks = "".join(f"{begin}\n| old |\n{end}\n" for begin in docs_tables.README_BLOCKS)
     stale = tmp_path / "README.md"
-    stale.write_text(f"intro\n{begin}\n| old |\n{end}\nrest\n")
+    stale.write_text(f"intro\n{blocks}rest\n")
     assert docs_tables.write_readme(stale) and not docs_tables.write_readme(stale)
-    assert stale.read_text() == f"intro\n{begin}\n{docs_tables.readme_table()}\n{end}\nrest\n"
+    assert stale.read_text() == "intro\n" + "".join(f"{begin}\n{table()}\n{end}\n"
+                                                    for begin, table in docs_tables.README_BLOCKS.items()) + "rest\n"
+    stale.write_text("intro\n<!-- results: main-job -->\n| old |\n<!-- /results -->\n")  # blocks are missing
+    with pytest.raises(ValueError, match="needs exactly one '<!-- results: shared-pool -->' line"):
+        docs_tables.write_readme(stale)
+    assert "| old |" in stale.read_text()  # nothing written
