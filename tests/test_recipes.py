@@ -64,6 +64,13 @@ def test_main_job_command_runs_as_documented(tmp_path):
     assert all(r["ai/mtld/selection_gain"] > 0 for r in summary["rounds"])  # selection picked more diverse answers
 
 
+def test_help_lists_every_field(capsys):
+    """argparse formats every help string with %: a bare % in a field's help breaks `--help`."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0 and "--top_p" in capsys.readouterr().out
+
+
 def test_recipe_scripts_do_not_shadow_the_standard_library():
     stdlib = set(sys.stdlib_module_names)
     assert not [p.stem for p in (ROOT / "recipes").glob("*.py") if p.stem in stdlib]
