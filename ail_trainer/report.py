@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from .rewards.base import call_reward
 
 
 def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
-                     seed: int = 1234) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Sample held-out completions (the run's sampling settings) from a saved model and score every reward.
+                     seed: int = 1234, top_p: float | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Sample held-out completions (the run's sampling settings, with `top_p` if given) from a saved model and score
+    every reward.
 
     Returns each metric per prompt (the mean over its samples; `capped`: the share cut at `max_completion_length`)
     and the first sample of each prompt."""
@@ -29,7 +31,10 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
     tok = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     model.to(trainer.accelerator.device)
-    config = build_generation_config(SamplingSettings.from_config(args), model, tok)  # the run's own settings
+    settings = SamplingSettings.from_config(args)  # the run's own settings
+    if top_p is not None:
+        settings = dataclasses.replace(settings, top_p=top_p)
+    config = build_generation_config(settings, model, tok)
     ids = truncate_prompts(render_prompts(data.prompts, tok, data.conversational), args.max_prompt_length, "eval")
     torch.manual_seed(seed)
     out = generate(model, tok, ids, samples, config, args.generation_batch_size, desc="Held-out sampling")
@@ -62,10 +67,11 @@ def percent_change(before: np.ndarray, after: np.ndarray, seed: int = 0) -> tupl
 
 
 def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
-                 num_examples: int = 2, example_chars: int = 300) -> dict:
-    """Held-out metrics of the base and the trained model, same prompts and seed, and a few answers side by side."""
-    before_rows, before_texts = sample_and_score(base, dataset, trainer, max_prompts, samples)
-    after_rows, after_texts = sample_and_score(trained, dataset, trainer, max_prompts, samples)
+                 num_examples: int = 2, example_chars: int = 300, top_p: float | None = None) -> dict:
+    """Held-out metrics of the base and the trained model, same prompts, seed and sampling (the run's, with `top_p` if
+    given), and a few answers side by side."""
+    before_rows, before_texts = sample_and_score(base, dataset, trainer, max_prompts, samples, top_p=top_p)
+    after_rows, after_texts = sample_and_score(trained, dataset, trainer, max_prompts, samples, top_p=top_p)
     rows = [f"{'metric (held-out samples)':<28}{'before':>12}{'after':>12}{'change':>10}   95% interval"]
     before, after, changes = {}, {}, {}
     for key in before_rows:
@@ -76,7 +82,9 @@ def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompt
         changes[key] = {"change_pct": change, "ci95_pct": [low, high]}
         rows.append(f"{key:<28}{before[key]:>12.4g}{after[key]:>12.4g}{change:>+9.1f}%   [{low:+.1f}%, {high:+.1f}%]")
     n = min(max_prompts, len(dataset))
-    table = (f"Held-out prompts: {n}, {samples} samples each; interval: paired bootstrap over prompts\n"
+    top_p = trainer.args.top_p if top_p is None else top_p
+    table = (f"Held-out prompts: {n}, {samples} samples each (top_p {top_p:g}); "
+             "interval: paired bootstrap over prompts\n"
              + "\n".join(rows))
     prompts = load_prompt_data(dataset.select(range(min(num_examples, n)))).prompts
     examples = [{"prompt": p if isinstance(p, str) else p[-1]["content"], "before": b, "after": a}
@@ -85,7 +93,7 @@ def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompt
     for ex in examples:
         table += f"\n\nPrompt: {ex['prompt']}\n  before: {clip(ex['before'])}\n  after:  {clip(ex['after'])}"
     return {"before": before, "after": after, "change": changes, "held_out_prompts": n, "samples_per_prompt": samples,
-            "examples": examples, "table": table}
+            "top_p": top_p, "examples": examples, "table": table}
 
 
 def write_card(trainer: Any, output_dir: str, base_model: str, report: dict | None) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -81,3 +84,36 @@ def quiet() -> None:
     transformers.logging.set_verbosity_error()
     datasets.disable_progress_bars()
     logging.getLogger("deepspeed").setLevel(logging.ERROR)
+
+
+def conditions_parser(doc: str, default_output: str, names: list[str]) -> argparse.ArgumentParser:
+    """The command line the condition benchmarks share (`shared_pool.py`, `toxicity_pool.py`)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="The toy model, a few prompts, one seed.")
+    parser.add_argument("--output", default=None, help=f"Results folder (default benchmarks/results/{default_output}).")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--conditions", nargs="+", default=None, choices=names)
+    parser.add_argument("--summary-only", action="store_true", help="Summarize the finished runs; run nothing.")
+    return parser
+
+
+def run_conditions(conditions: list, seeds: tuple, runs_dir: Path, prepare: Callable[[int], Any],
+                   run_one: Callable[[Any, int, Any], dict]) -> dict[tuple[str, int], dict]:
+    """Each seed's `prepare(seed)` (its pool), then each condition's `run_one(cond, seed, prepared)`, written to
+    `runs_dir/<name>-seed<s>.json` as it finishes and skipped when that file exists, so a killed job resumes. Returns
+    every finished run of `seeds` in `runs_dir`, keyed by (condition, seed)."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        prepared = None
+        for cond in conditions:
+            path = runs_dir / f"{cond.name}-seed{seed}.json"
+            if path.exists():
+                continue  # finished before an interruption
+            if prepared is None:
+                prepared = prepare(seed)
+            result = run_one(cond, seed, prepared)
+            path.write_text(json.dumps(result, indent=1))
+            print(f"{cond.name} seed {seed}: " + ", ".join(f"{a} {v:.3g}" for a, v in result["means"].items())
+                  + f" (train {result['train_seconds']:.0f} s, eval {result['eval_seconds']:.0f} s)", flush=True)
+    return {(r["condition"], r["seed"]): r for p in sorted(runs_dir.glob("*.json"))
+            for r in [json.loads(p.read_text())] if r["seed"] in seeds}

@@ -29,7 +29,6 @@ so the job resumes after a kill. The summary is `shared_pool.json`, `shared_pool
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import shutil
@@ -39,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, machine, quiet
+from common import RESULTS, conditions_parser, machine, quiet, run_conditions
 
 # base_nll: the base model's mean per-token negative log-likelihood of each answer, a fluency check (an incoherent
 # answer scores high); runs from before it was measured lack it, and it is summarized over the runs that have it
@@ -393,38 +392,31 @@ def figure(summary: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="The toy model, a few prompts, one seed.")
-    parser.add_argument("--output", default=None, help="Results folder (default benchmarks/results/shared-pool).")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--conditions", nargs="+", default=None, choices=[c.name for c in CONDITIONS])
-    parser.add_argument("--summary-only", action="store_true", help="Summarize the finished runs; run nothing.")
+    parser = conditions_parser(__doc__, "shared-pool", [c.name for c in CONDITIONS])
+    parser.add_argument("--eval-cap", type=int, default=None,
+                        help="Held-out answers' token cap, if not the default 192 (length up needs room to grow): "
+                        "the same pools, its own runs-eval<N> folder and shared_pool-eval<N> summary.")
     args = parser.parse_args(argv)
     quiet()
     sizes = SMOKE if args.smoke else Sizes()
     if args.seeds:
         sizes.seeds = tuple(args.seeds)
+    suffix = ""
+    if args.eval_cap is not None and args.eval_cap != sizes.eval_max_completion_length:
+        sizes.eval_max_completion_length, suffix = args.eval_cap, f"-eval{args.eval_cap}"
     out = Path(args.output or RESULTS / ("shared-pool-smoke" if args.smoke else "shared-pool"))
-    (out / "runs").mkdir(parents=True, exist_ok=True)
     sets = prompt_sets(sizes)
     conditions = [c for c in CONDITIONS if (c.name in args.conditions if args.conditions else c.name not in LEVERS)]
-    for seed in [] if args.summary_only else sizes.seeds:
-        pools = {name: build_pool(sets, sizes, seed, pool_folder(out, name, seed), POOLS[name])
-                 for name in dict.fromkeys(c.pool for c in conditions if c.k)}  # only the pools trained on
-        for cond in conditions:
-            path = out / "runs" / f"{cond.name}-seed{seed}.json"
-            if path.exists():
-                continue  # finished before an interruption
-            result = run_one(cond, seed, sets, pools.get(cond.pool, []), sizes, out)  # base: no pool
-            path.write_text(json.dumps(result, indent=1))
-            print(f"{cond.name} seed {seed}: " + ", ".join(f"{a} {v:.3g}" for a, v in result["means"].items())
-                  + f" (train {result['train_seconds']:.0f} s, eval {result['eval_seconds']:.0f} s)", flush=True)
-    runs = {(r["condition"], r["seed"]): r for p in sorted((out / "runs").glob("*.json"))
-            for r in [json.loads(p.read_text())] if r["seed"] in sizes.seeds}
+    trained_pools = list(dict.fromkeys(c.pool for c in conditions if c.k))  # base needs none
+    runs = run_conditions(
+        [] if args.summary_only else conditions, sizes.seeds, out / f"runs{suffix}",
+        lambda seed: {name: build_pool(sets, sizes, seed, pool_folder(out, name, seed), POOLS[name])
+                      for name in trained_pools},
+        lambda cond, seed, pools: run_one(cond, seed, sets, pools.get(cond.pool, []), sizes, out))
     summary = summarize(runs, sizes)
-    (out / "shared_pool.json").write_text(json.dumps(summary, indent=1))
-    (out / "shared_pool.md").write_text(markdown(summary) + "\n")
-    figure(summary, out / "shared_pool.png")
+    (out / f"shared_pool{suffix}.json").write_text(json.dumps(summary, indent=1))
+    (out / f"shared_pool{suffix}.md").write_text(markdown(summary) + "\n")
+    figure(summary, out / f"shared_pool{suffix}.png")
     print(markdown(summary))
     return summary
 

@@ -27,7 +27,6 @@ resumes after a kill. The summary is `toxicity_pool.json` and `toxicity_pool.md`
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import shutil
@@ -37,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import RESULTS, machine, quiet
+from common import RESULTS, conditions_parser, machine, quiet, run_conditions
 from shared_pool import change, fmt
 
 ATTRIBUTES = ("max_toxicity", "toxic", "mean_toxicity", "tokens", "base_nll")
@@ -242,33 +241,17 @@ def markdown(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="The toy model, a few starters, one seed.")
-    parser.add_argument("--output", default=None, help="Results folder (default benchmarks/results/toxicity-pool).")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--conditions", nargs="+", default=None, choices=[c.name for c in CONDITIONS])
-    parser.add_argument("--summary-only", action="store_true", help="Summarize the finished runs; run nothing.")
-    args = parser.parse_args(argv)
+    args = conditions_parser(__doc__, "toxicity-pool", [c.name for c in CONDITIONS]).parse_args(argv)
     quiet()
     sizes = SMOKE if args.smoke else Sizes()
     if args.seeds:
         sizes.seeds = tuple(args.seeds)
     out = Path(args.output or RESULTS / ("toxicity-pool-smoke" if args.smoke else "toxicity-pool"))
-    (out / "runs").mkdir(parents=True, exist_ok=True)
     sets = starters(sizes)
     conditions = [c for c in CONDITIONS if (c.name in args.conditions if args.conditions else c.name not in LEVERS)]
-    for seed in [] if args.summary_only else sizes.seeds:
-        pool = build_pool(sets, sizes, seed, out / f"pool-seed{seed}")
-        for cond in conditions:
-            path = out / "runs" / f"{cond.name}-seed{seed}.json"
-            if path.exists():
-                continue  # finished before an interruption
-            result = run_one(cond, seed, sets, pool, sizes, out)
-            path.write_text(json.dumps(result, indent=1))
-            print(f"{cond.name} seed {seed}: " + ", ".join(f"{a} {v:.3g}" for a, v in result["means"].items())
-                  + f" (train {result['train_seconds']:.0f} s, eval {result['eval_seconds']:.0f} s)", flush=True)
-    runs = {(r["condition"], r["seed"]): r for p in sorted((out / "runs").glob("*.json"))
-            for r in [json.loads(p.read_text())] if r["seed"] in sizes.seeds}
+    runs = run_conditions([] if args.summary_only else conditions, sizes.seeds, out / "runs",
+                          lambda seed: build_pool(sets, sizes, seed, out / f"pool-seed{seed}"),
+                          lambda cond, seed, pool: run_one(cond, seed, sets, pool, sizes, out))
     summary = summarize(runs, sizes)
     (out / "toxicity_pool.json").write_text(json.dumps(summary, indent=1))
     (out / "toxicity_pool.md").write_text(markdown(summary) + "\n")

@@ -156,6 +156,8 @@ CASES = [
          r"Model path '/no/such/model' does not exist", r"local model folder"),
     Case("hub id while offline", lambda ctx: ctx.trainer(model="ail-nobody/not-a-cached-model"),
          r"'ail-nobody/not-a-cached-model' is not a local folder", r"hf download"),
+    Case("eval_top_p=1.5", lambda ctx: ctx.script("--eval_top_p", "1.5"), r"eval_top_p must be in \(0, 1\]",
+         r"such as 0.9, or leave it unset"),
     Case("missing dataset path", lambda ctx: ctx.script("--dataset_name", "./missing.jsonl"),
          r"Dataset path './missing.jsonl' does not exist", r"existing JSON/JSONL"),
     Case("missing teacher path", lambda ctx: ctx.trainer(teachers=["/no/such/teacher"]),

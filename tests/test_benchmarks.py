@@ -149,6 +149,16 @@ def test_shared_pool_smoke_resumes_from_its_pool_and_runs(tmp_path):
     assert "pooled" not in rows["passive"]["vs_base"]["base_nll"] and "pooled" in rows["passive"]["vs_base"]["mtld"]
     assert "pooled" in rows["mtld_k8"]["vs_base"]["base_nll"]
 
+    # a longer held-out cap reads the same pool and keeps its runs and summary apart
+    longer = subprocess.run(cmd + ["--conditions", "base", "length_up_k4", "--eval-cap", "16"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert longer.returncode == 0, longer.stderr[-3000:]
+    assert {p.name for p in (out / "runs-eval16").glob("*.json")} == {"base-seed0.json", "length_up_k4-seed0.json"}
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items() if p.parent.name == "pool-seed0")
+    capped = json.loads((out / "shared_pool-eval16.json").read_text())
+    assert capped["sizes"]["eval_max_completion_length"] == 16 and set(capped["conditions"]) == {"base", "length_up_k4"}
+    assert "pooled" in capped["conditions"]["length_up_k4"]["vs_base"]["tokens"]
+
 
 def test_shared_pool_base_runs_beside_the_second_pool_alone(tmp_path):
     """Naming only base and the top_p 1.0 pool's conditions samples that pool alone, and base needs none. The fluency
@@ -245,7 +255,7 @@ def test_main_job_benchmark_runs_the_recipe_on_a_development_split(tmp_path):
     is the main job's own report."""
     out = tmp_path / "main-job"
     proc = subprocess.run([sys.executable, "benchmarks/main_job.py", "--smoke", "--output", str(out),
-                           "--variants", "k8_p1.0_offline_64"], cwd=ROOT, capture_output=True, text=True,
+                           "--variants", "k8_p1.0_offline_64_eval0.9"], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     from ail_trainer.prompts import load_instructions
@@ -257,7 +267,8 @@ def test_main_job_benchmark_runs_the_recipe_on_a_development_split(tmp_path):
     assert not {r["topic"] for r in load_instructions("test")} & {r["topic"] for s in split.values() for r in s}
     (run,) = json.loads((out / "main_job.json").read_text())["runs"]
     assert run["report"]["held_out_prompts"] == 3 and "--candidate_generation" in run["overrides"]
-    assert "| k8_p1.0_offline_64 | 42 | 3 × 1 |" in (out / "main_job.md").read_text()
+    assert run["report"]["top_p"] == 0.9  # held-out answers at eval_top_p, training candidates at top_p 1.0
+    assert "| k8_p1.0_offline_64_eval0.9 | 42 | 3 × 1 (0.9) |" in (out / "main_job.md").read_text()
 
 
 def test_readme_results_are_the_benchmark_summary(monkeypatch, tmp_path):

@@ -56,6 +56,19 @@ class ActiveInheritanceScriptArguments(ScriptArguments):
     )
     eval_max_prompts: int = field(default=64, metadata={"help": "Held-out prompts scored before and after."})
     eval_samples_per_prompt: int = field(default=2, metadata={"help": "Samples per held-out prompt."})
+    eval_top_p: float | None = field(
+        default=None,
+        metadata={"help": "top_p of the held-out samples, the same for both models (None: the run's `top_p`). The "
+                          "candidates' top_p 1.0 includes incoherent answers whose MTLD varies widely; the paper "
+                          "evaluates at 0.9."},
+    )
+
+    def __post_init__(self):
+        if hasattr(super(), "__post_init__"):  # TRL's ScriptArguments has none today
+            super().__post_init__()
+        if self.eval_top_p is not None and not 0 < self.eval_top_p <= 1:
+            raise ValueError(f"eval_top_p must be in (0, 1], got {self.eval_top_p}. Set it to a nucleus mass such "
+                             "as 0.9, or leave it unset to use the run's top_p.")
 
 
 PARSER_TYPES = (ActiveInheritanceScriptArguments, ActiveInheritanceConfig, ModelConfig)
@@ -184,7 +197,8 @@ def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
         report = None
         if held_out is not None:
             report = before_after(model_path, training_args.output_dir, held_out, trainer,
-                                  script_args.eval_max_prompts, script_args.eval_samples_per_prompt)
+                                  script_args.eval_max_prompts, script_args.eval_samples_per_prompt,
+                                  top_p=script_args.eval_top_p)
         write_card(trainer, training_args.output_dir, model_path, report)
         if report:
             print(report["table"])
