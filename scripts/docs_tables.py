@@ -95,6 +95,8 @@ README_ROWS = {
     "length_down_k8_p1.0": "length ↓",
     "length_up_k8_p1.0": "length ↑",
 }
+LONG_CAP = 384  # held-out answers' cap of the length ↑ runs (`shared_pool.py --eval-cap 384`), against base at 384
+LONG_CAP_ROWS = {"length_up_k8_p1.0": f"length ↑, held-out answers up to {LONG_CAP} tokens"}
 
 
 def _change(entry: dict | None, bold: bool = False, seeds: int | None = None) -> str:
@@ -111,27 +113,38 @@ def _results(folder: str, summary: dict | None) -> dict:
                                  .read_text())
 
 
+def _body(summary: dict, labels: dict[str, str], cells) -> list[str]:
+    """One row per labelled condition that has run: its label, its seed count, then `cells(name, row)`."""
+    return [f"| {label} | {summary['conditions'][name]['seeds']} | {cells(name, summary['conditions'][name])} |"
+            for name, label in labels.items() if name in summary["conditions"]]
+
+
 def _rows(header: str, summary: dict, labels: dict[str, str], cells) -> str:
-    """A Markdown table: `header`, then one row per labelled condition that has run, `cells(name, row)` after its
-    label and seed count."""
-    rows = [header, "|---" * header.count(" | ") + "|---|"]
-    rows += [f"| {label} | {summary['conditions'][name]['seeds']} | {cells(name, summary['conditions'][name])} |"
-             for name, label in labels.items() if name in summary["conditions"]]
-    return "\n".join(rows)
+    """A Markdown table: `header`, then `_body`."""
+    return "\n".join([header, "|---" * header.count(" | ") + "|---|", *_body(summary, labels, cells)])
 
 
-def readme_table(summary: dict | None = None) -> str:
-    """The README's results: each shared-pool condition's held-out change against base, pooled over its seeds."""
-    summary = _results("shared-pool", summary)
-
+def _pool_cells(summary: dict):
     def cells(name: str, row: dict) -> str:
         target, vb = summary["targets"].get(name, [None])[0], row["vs_base"]
         per_seed = " / ".join(f"{v[0]:+.1f}%" for v in vb[target or "mtld"]["per_seed"].values())
         return (f"{_change(vb['mtld'], target == 'mtld')} | {_change(vb['tokens'], target == 'tokens')} | "
                 f"{per_seed} | {_change(vb.get('base_nll'), seeds=row['seeds'])}")
 
-    return _rows("| selection (best of 8 from the top_p 1.0 pool unless named) | seeds | MTLD | tokens | per seed "
-                 "(the bold change; MTLD for passive) | base model's NLL of the answers |", summary, README_ROWS, cells)
+    return cells
+
+
+def readme_table(summary: dict | None = None, long_cap: dict | None = None) -> str:
+    """The README's results: each shared-pool condition's held-out change against base, pooled over its seeds; then
+    the conditions measured at the longer held-out cap, against base at that cap."""
+    summary = _results("shared-pool", summary)
+    long_path = ROOT / "benchmarks" / "results" / "shared-pool" / f"shared_pool-eval{LONG_CAP}.json"
+    if long_cap is None and long_path.exists():
+        long_cap = json.loads(long_path.read_text())
+    table = _rows("| selection (best of 8 from the top_p 1.0 pool unless named) | seeds | MTLD | tokens | per seed "
+                  "(the bold change; MTLD for passive) | base model's NLL of the answers |", summary, README_ROWS,
+                  _pool_cells(summary))
+    return "\n".join([table, *_body(long_cap, LONG_CAP_ROWS, _pool_cells(long_cap))]) if long_cap else table
 
 
 def toxicity_table(summary: dict | None = None) -> str:

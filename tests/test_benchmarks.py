@@ -287,6 +287,13 @@ def test_readme_results_are_the_benchmark_summary(monkeypatch, tmp_path):
     for name in ("mtld_k8_p1.0", "passive_p1.0"):  # every figure comes from the summary
         pct, low, high = summary["conditions"][name]["vs_base"]["mtld"]["pooled"]
         assert f"{pct:+.1f}% [{low:+.1f}, {high:+.1f}]" in block
+    # the longer cap's rows follow, from their own summary
+    row = summary["conditions"]["length_down_k8_p1.0"]
+    longer = docs_tables.readme_table(summary, long_cap={"targets": summary["targets"],
+                                                         "conditions": {"length_up_k8_p1.0": row}})
+    pct, low, high = row["vs_base"]["tokens"]["pooled"]
+    assert longer.splitlines()[-1].startswith("| length ↑, held-out answers up to 384 tokens | 3 |")
+    assert f"**{pct:+.1f}% [{low:+.1f}, {high:+.1f}]**" in longer.splitlines()[-1]
     block = readme.split("<!-- results: toxicity-pool -->")[1].split(end)[0]
     summary = json.loads((ROOT / "benchmarks" / "results" / "toxicity-pool" / "toxicity_pool.json").read_text())
     pct, low, high = summary["conditions"]["detox_k8"]["vs_base"]["max_toxicity"]["pooled"]

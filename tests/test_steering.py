@@ -22,8 +22,8 @@ def sampled_length(model, tok, prompts, seed=0):
 def test_length_reward_steers_above_plain_sft(tiny, tmp_path):
     model, tok = tiny
     train = prompt_dataset("train")
-    common = dict(report_to=[], save_strategy="no", bf16=False, learning_rate=3e-3, per_device_train_batch_size=16,
-                  disable_tqdm=True, seed=0, logging_steps=50)
+    common = dict(report_to=[], save_strategy="no", bf16=False, learning_rate=3e-3, lr_scheduler_type="linear",
+                  per_device_train_batch_size=16, disable_tqdm=True, seed=0, logging_steps=50)
     # A warm start that answers briefly, like the short references.
     SFTTrainer(model, SFTConfig(str(tmp_path / "warm"), num_train_epochs=4, **common), train_dataset=train,
                processing_class=tok).train()

@@ -133,7 +133,7 @@ def test_drop_in_with_plain_sft_config(tiny, tmp_path):
     trainer = ActiveInheritanceTrainer(model, args, train_dataset=prompt_dataset("train").select(range(4)),
                                        processing_class=tok, reward_funcs="length")
     assert isinstance(trainer.args, ActiveInheritanceConfig)
-    assert trainer.args.learning_rate == 1e-3 and trainer.args.num_candidates == 4
+    assert trainer.args.learning_rate == 1e-3 and trainer.args.num_candidates == 8  # the default
     assert trainer.train().global_step == 1
 
 
