@@ -82,8 +82,9 @@ def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompt
         changes[key] = {"change_pct": change, "ci95_pct": [low, high]}
         rows.append(f"{key:<28}{before[key]:>12.4g}{after[key]:>12.4g}{change:>+9.1f}%   [{low:+.1f}%, {high:+.1f}%]")
     n = min(max_prompts, len(dataset))
+    own = top_p is None or top_p == trainer.args.top_p
     top_p = trainer.args.top_p if top_p is None else top_p
-    table = (f"Held-out prompts: {n}, {samples} samples each (top_p {top_p:g}); "
+    table = (f"Held-out prompts: {n}, {samples} samples each{'' if own else f' (top_p {top_p:g})'}; "
              "interval: paired bootstrap over prompts\n"
              + "\n".join(rows))
     prompts = load_prompt_data(dataset.select(range(min(num_examples, n)))).prompts

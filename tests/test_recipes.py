@@ -27,6 +27,16 @@ def test_offline_recipes_run(recipe, tmp_path, capsys):
     assert "before" in capsys.readouterr().out
 
 
+def test_held_out_report_samples_at_eval_top_p(tmp_path, capsys):
+    """`eval_top_p` changes only the held-out sampling, for both models, and the report says so."""
+    out = tmp_path / "out"
+    main(["--config", str(ROOT / "recipes" / "offline" / "tiny.yaml"), "--output_dir", str(out), *FAST,
+          "--eval_top_p", "0.5"])
+    assert json.loads((out / "active_inheritance.json").read_text())["held_out"]["top_p"] == 0.5
+    printed = capsys.readouterr().out
+    assert "Held-out prompts: 4, 2 samples each (top_p 0.5); " in printed
+
+
 def test_every_real_recipe_parses():
     from ail_trainer.scripts.train import check_config_keys
 
