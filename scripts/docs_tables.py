@@ -196,6 +196,8 @@ def write_readme(path: Path = ROOT / "README.md") -> bool:
 
 TABLES = {"config": config_table, "script": script_table, "bad-input": bad_input_table,
           "shared-pool": shared_pool_table, "pool-selection": pool_selection_table,
+          "shared-pool-long-cap": lambda: (ROOT / "benchmarks" / "results" / "shared-pool" /
+                                           f"shared_pool-eval{LONG_CAP}.md").read_text().strip(),
           "main-job": main_job_block,
           "main-job-dev": lambda: (ROOT / "benchmarks" / "results" / "main-job" / "main_job.md").read_text().strip(),
           "toxicity-pool": lambda: (ROOT / "benchmarks" / "results" / "toxicity-pool" / "toxicity_pool.md").read_text()

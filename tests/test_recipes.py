@@ -74,6 +74,15 @@ def test_main_job_command_runs_as_documented(tmp_path):
     assert all(r["ai/mtld/selection_gain"] > 0 for r in summary["rounds"])  # selection picked more diverse answers
 
 
+def test_arguments_without_a_config_override_the_main_job(tmp_path):
+    """`ail-train --seed 7` is the main job with seed 7, not TRL's bare defaults."""
+    out = tmp_path / "out"
+    trainer = main(["--model_name_or_path", "builtin:tiny-chat", "--output_dir", str(out), "--seed", "7", *FAST])
+    summary = json.loads((out / "active_inheritance.json").read_text())
+    assert summary["candidate_generation"] == "offline" and trainer.reward_names == ["mtld"]
+    assert trainer.args.seed == 7 and trainer.args.top_p == 1.0 and len(trainer.train_dataset) == 64
+
+
 def test_help_lists_every_field(capsys):
     """argparse formats every help string with %: a bare % in a field's help breaks `--help`."""
     with pytest.raises(SystemExit) as exit_:

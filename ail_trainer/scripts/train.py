@@ -154,8 +154,8 @@ def setup_logging() -> None:
 def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
     setup_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        argv = ["--config", str(DEFAULT_CONFIG)]
+    if not any(a in ("--config", "--help", "-h") or a.startswith("--config=") for a in argv):
+        argv = ["--config", str(DEFAULT_CONFIG), *argv]  # the main job; the command line overrides its fields
     if "--config" in argv:
         i = argv.index("--config") + 1
         argv[i] = resolve_config(argv[i])
