@@ -47,8 +47,8 @@ class ActiveInheritanceConfig(SFTConfig):
     )
     lr_scheduler_type: str = field(
         default="constant",
-        metadata={"help": "The scheduler type to use (SFTConfig: 'linear'). Rounds keep arriving, so the rate stays "
-                          "where the measured runs had it."},
+        metadata={"help": "The scheduler type to use (SFTConfig: 'linear'); every measured held-out transfer used "
+                          "'constant'."},
     )
 
     # Generation

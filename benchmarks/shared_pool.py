@@ -3,6 +3,7 @@
     python benchmarks/shared_pool.py                       # SmolLM2-135M-Instruct, seeds 0 1 2, every condition
     python benchmarks/shared_pool.py --seeds 0 --conditions base passive mtld_k8
     python benchmarks/shared_pool.py --seeds 0 --conditions mtld_k8_beta0.1   # a lever, against mtld_k8
+    python benchmarks/shared_pool.py --conditions base length_up_k8_p1.0 --eval-cap 384   # room for length up
     python benchmarks/shared_pool.py --smoke               # the toy model, a few prompts (CI)
 
 Per seed:

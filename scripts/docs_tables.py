@@ -164,13 +164,30 @@ def toxicity_table(summary: dict | None = None) -> str:
                  TOXICITY_ROWS, cells)
 
 
-def main_job_block(record: dict | None = None) -> str:
-    """The main job's latest recorded run (`python benchmarks/main_job.py --shipped`): what it printed, and its time."""
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s"
+
+
+def main_job_block(record: dict | None = None, others: list[dict] | None = None) -> str:
+    """The main job's latest recorded run (`python benchmarks/main_job.py --shipped`): what it printed, and its time;
+    then the same command's runs on other seeds (`--shipped --seeds 7`), one line each."""
+    folder = ROOT / "benchmarks" / "results" / "main-job"
     if record is None:
-        record = json.loads((ROOT / "benchmarks" / "results" / "main-job" / "shipped.json").read_text())
-    minutes, seconds = divmod(round(record["seconds"]), 60)
-    return (f"```\n{record['printed']}\n```\n\nThat run (`{record['command']}`, seed 42, alone on this 2-core CPU box, "
-            f"SmolLM2 already converted) took {minutes} min {seconds} s.")
+        record = json.loads((folder / "shipped.json").read_text())
+    if others is None:
+        others = [json.loads(p.read_text()) for p in sorted(folder.glob("shipped-seed*.json"))]
+    text = (f"```\n{record['printed']}\n```\n\nThat run (`{record['command']}`, seed 42, alone on this 2-core CPU box, "
+            f"SmolLM2 already converted) took {_duration(record['seconds'])}.")
+    for other in others:
+        change = other["held_out"]["change"]
+        text += (f"\nThe same job, `{other['command']}`: MTLD {_change({'pooled': _flat(change['mtld'])})}, tokens "
+                 f"{_change({'pooled': _flat(change['tokens'])})}, {_duration(other['seconds'])}.")
+    return text
+
+
+def _flat(change: dict) -> list[float]:
+    return [change["change_pct"], *change["ci95_pct"]]
 
 
 TOXICITY_ROWS = {"passive": "passive (k=1)", "detox_k4": "least toxic of 4", "detox_k8": "least toxic of 8",

@@ -294,6 +294,12 @@ def test_readme_results_are_the_benchmark_summary(monkeypatch, tmp_path):
     pct, low, high = row["vs_base"]["tokens"]["pooled"]
     assert longer.splitlines()[-1].startswith("| length ↑, held-out answers up to 384 tokens | 3 |")
     assert f"**{pct:+.1f}% [{low:+.1f}, {high:+.1f}]**" in longer.splitlines()[-1]
+    # the main job's other seeds follow its printed report, one line each, from their own records
+    other = {"command": "accelerate launch recipes/train.py --seed 7", "seconds": 61.0, "held_out": {"change": {
+        "mtld": {"change_pct": 7.64, "ci95_pct": [-1.56, 17.7]}, "tokens": {"change_pct": 3.6, "ci95_pct": [-1, 9]}}}}
+    assert docs_tables.main_job_block(others=[other]).endswith(
+        "The same job, `accelerate launch recipes/train.py --seed 7`: MTLD +7.6% [-1.6, +17.7], tokens +3.6% "
+        "[-1.0, +9.0], 1 min 1 s.")
     block = readme.split("<!-- results: toxicity-pool -->")[1].split(end)[0]
     summary = json.loads((ROOT / "benchmarks" / "results" / "toxicity-pool" / "toxicity_pool.json").read_text())
     pct, low, high = summary["conditions"]["detox_k8"]["vs_base"]["max_toxicity"]["pooled"]

@@ -58,9 +58,8 @@ class ActiveInheritanceScriptArguments(ScriptArguments):
     eval_samples_per_prompt: int = field(default=2, metadata={"help": "Samples per held-out prompt."})
     eval_top_p: float | None = field(
         default=None,
-        metadata={"help": "top_p of the held-out samples, the same for both models (None: the run's `top_p`). The "
-                          "candidates' top_p 1.0 includes incoherent answers whose MTLD varies widely; the paper "
-                          "evaluates at 0.9."},
+        metadata={"help": "top_p of the held-out samples, the same for both models (None: the run's `top_p`; the "
+                          "paper evaluates at 0.9)."},
     )
 
     def __post_init__(self):
