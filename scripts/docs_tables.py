@@ -72,9 +72,14 @@ def bad_input_table() -> str:
     return "\n".join(rows)
 
 
+def _summary_md(folder: str, name: str) -> str:
+    """A benchmark's latest Markdown summary, as the benchmark wrote it."""
+    return (ROOT / "benchmarks" / "results" / folder / name).read_text().strip()
+
+
 def shared_pool_table() -> str:
     """The shared-pool benchmark's latest summary, as the benchmark wrote it."""
-    return (ROOT / "benchmarks" / "results" / "shared-pool" / "shared_pool.md").read_text().strip()
+    return _summary_md("shared-pool", "shared_pool.md")
 
 
 def pool_selection_table() -> str:
@@ -99,11 +104,14 @@ LONG_CAP = 384  # held-out answers' cap of the length ↑ runs (`shared_pool.py 
 LONG_CAP_ROWS = {"length_up_k8_p1.0": f"length ↑, held-out answers up to {LONG_CAP} tokens"}
 
 
+def _pct(pct: float, low: float, high: float) -> str:
+    return f"{pct:+.1f}% [{low:+.1f}, {high:+.1f}]"
+
+
 def _change(entry: dict | None, bold: bool = False, seeds: int | None = None) -> str:
     if not entry or "pooled" not in entry:
         return "–"
-    pct, low, high = entry["pooled"]
-    text = f"{pct:+.1f}% [{low:+.1f}, {high:+.1f}]"
+    text = _pct(*entry["pooled"])
     text = f"**{text}**" if bold else text
     return text if seeds is None or entry.get("seeds") == seeds else f"{text} (seeds {', '.join(entry['per_seed'])})"
 
@@ -180,14 +188,10 @@ def main_job_block(record: dict | None = None, others: list[dict] | None = None)
     text = (f"```\n{record['printed']}\n```\n\nThat run (`{record['command']}`, seed 42, alone on this 2-core CPU box, "
             f"SmolLM2 already converted) took {_duration(record['seconds'])}.")
     for other in others:
-        change = other["held_out"]["change"]
-        text += (f"\nThe same job, `{other['command']}`: MTLD {_change({'pooled': _flat(change['mtld'])})}, tokens "
-                 f"{_change({'pooled': _flat(change['tokens'])})}, {_duration(other['seconds'])}.")
+        mtld, tokens = (other["held_out"]["change"][k] for k in ("mtld", "tokens"))
+        text += (f"\nThe same job, `{other['command']}`: MTLD {_pct(mtld['change_pct'], *mtld['ci95_pct'])}, tokens "
+                 f"{_pct(tokens['change_pct'], *tokens['ci95_pct'])}, {_duration(other['seconds'])}.")
     return text
-
-
-def _flat(change: dict) -> list[float]:
-    return [change["change_pct"], *change["ci95_pct"]]
 
 
 TOXICITY_ROWS = {"passive": "passive (k=1)", "detox_k4": "least toxic of 4", "detox_k8": "least toxic of 8",
@@ -213,12 +217,9 @@ def write_readme(path: Path = ROOT / "README.md") -> bool:
 
 TABLES = {"config": config_table, "script": script_table, "bad-input": bad_input_table,
           "shared-pool": shared_pool_table, "pool-selection": pool_selection_table,
-          "shared-pool-long-cap": lambda: (ROOT / "benchmarks" / "results" / "shared-pool" /
-                                           f"shared_pool-eval{LONG_CAP}.md").read_text().strip(),
-          "main-job": main_job_block,
-          "main-job-dev": lambda: (ROOT / "benchmarks" / "results" / "main-job" / "main_job.md").read_text().strip(),
-          "toxicity-pool": lambda: (ROOT / "benchmarks" / "results" / "toxicity-pool" / "toxicity_pool.md").read_text()
-          .strip()}
+          "shared-pool-long-cap": lambda: _summary_md("shared-pool", f"shared_pool-eval{LONG_CAP}.md"),
+          "main-job": main_job_block, "main-job-dev": lambda: _summary_md("main-job", "main_job.md"),
+          "toxicity-pool": lambda: _summary_md("toxicity-pool", "toxicity_pool.md")}
 
 if __name__ == "__main__":
     if sys.argv[1] == "readme":
