@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import GenerationConfig, PreTrainedTokenizerBase
@@ -129,13 +130,19 @@ def router_logits_off(model: Any) -> Iterator[None]:
 def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[list[int]], num_return: int,
              generation_config: GenerationConfig, batch_size: int, synced_gpus: bool = False,
              desc: str = "Generating", show_progress: bool = True, share_prefill: bool = True,
-             compact: bool = True, stop_strings: tuple[str, ...] = ()) -> list[list[Generated]]:
+             compact: bool = True, stop_strings: tuple[str, ...] = (),
+             noise_seed: int | None = None) -> list[list[Generated]]:
     """Sample `num_return` completions for each prompt; returns one list per prompt, in input order.
 
     `batch_size` counts prompts per batch; with `share_prefill`, each prompt is encoded once for all of its samples;
     with `compact` (and a config it implements), finished samples leave the batch (`sample_compacting`), else
     `model.generate` samples. A sample that produces one of `stop_strings` stops there (transformers'
     `StopStringCriteria`); its text is cut before the stop string and it counts as finished.
+
+    With `noise_seed`, sample j of prompt i draws its tokens by inverse CDF from its own uniforms, seeded by
+    `(noise_seed, i, j)` and independent of batching: two models given the same prompts and `noise_seed` are sampled
+    with common random numbers (`sampling.draw`). Only the compacting sampler implements this; a call that needs
+    `generate` raises.
     """
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     share_prefill = share_prefill and not is_prompt_learning(model)
@@ -149,8 +156,10 @@ def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[li
     try:
         with router_logits_off(model):
             for idx in tqdm(batches, desc=desc, disable=not show_progress, leave=False):
+                uniforms = None if noise_seed is None else common_uniforms(
+                    noise_seed, idx, num_return, generation_config.max_new_tokens)
                 samples = _generate_batch(model, [prompt_ids[i] for i in idx], pad, num_return, generation_config,
-                                          synced_gpus, share_prefill, compact, stopping)
+                                          synced_gpus, share_prefill, compact, stopping, uniforms)
                 for i, prompt_samples in zip(idx, samples):
                     results[i] = prompt_samples
     finally:
@@ -160,6 +169,15 @@ def generate(model: Any, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[li
     out = [[Generated(tokenizer.decode(ids, skip_special_tokens=True), ids, finished)
             for ids, finished in (cut_at_stop(seq, stop) for seq in row)] for row in results]  # type: ignore[union-attr]
     return [[_cut_text(g, tokenizer, stop_strings) for g in row] for row in out] if stop_strings else out
+
+
+def common_uniforms(noise_seed: int, prompts: list[int], num_return: int, steps: int | None) -> torch.Tensor:
+    """`(len(prompts) * num_return, steps)` uniforms in [0, 1): row `(i, j)` from numpy's stream seeded by
+    `(noise_seed, prompt index, j)`, so a sample's draws do not depend on which batch it lands in."""
+    if steps is None:
+        raise ValueError("Sampling with common random numbers needs `max_new_tokens` in the generation config.")
+    rows = [np.random.default_rng([noise_seed, i, j]).random(steps) for i in prompts for j in range(num_return)]
+    return torch.from_numpy(np.stack(rows)).float()
 
 
 def _cut_text(g: Generated, tokenizer: PreTrainedTokenizerBase, stop_strings: tuple[str, ...]) -> Generated:
@@ -177,7 +195,8 @@ def cut_at_stop(seq: list[int], stop: set[int]) -> tuple[list[int], bool]:
 
 def _generate_batch(model: Any, prompts: list[list[int]], pad: int, num_return: int, config: GenerationConfig,
                     synced_gpus: bool, share_prefill: bool, compact: bool,
-                    stopping: StopStringCriteria | None = None) -> list[list[list[int]]]:
+                    stopping: StopStringCriteria | None = None,
+                    uniforms: torch.Tensor | None = None) -> list[list[list[int]]]:
     """Sample from left-padded prompts; the raw sampled ids, `num_return` lists per prompt."""
     device = next(model.parameters()).device
     width = max(map(len, prompts))
@@ -190,8 +209,15 @@ def _generate_batch(model: Any, prompts: list[list[int]], pad: int, num_return: 
     # Under synced_gpus every rank must run the same number of forwards, which `generate` arranges.
     sampling = resolved_sampling(config, model) if compact and share_prefill and not synced_gpus else None
     if sampling is not None and width > 1:
-        completions = sample_compacting(model, input_ids, attention, num_return, config, sampling, stopping)
+        completions = sample_compacting(model, input_ids, attention, num_return, config, sampling, stopping,
+                                        uniforms)
     else:
+        if uniforms is not None:
+            raise ValueError(
+                "Sampling with common random numbers (`noise_seed`) needs the compacting sampler, which this call "
+                f"cannot use (generation config fields it does not implement: {sorted(_unsupported(config, model))}, "
+                "or synced_gpus, or one-token prompts). Drop those fields or sample without `noise_seed`."
+            )
         criteria = StoppingCriteriaList([stopping]) if stopping is not None else None
         if share_prefill and num_return > 1 and width > 1:
             out = _generate_shared_prefill(model, input_ids, attention, num_return, config, synced_gpus, criteria)
@@ -215,12 +241,18 @@ def resolved_sampling(config: GenerationConfig, model: Any) -> dict[str, Any] | 
     """The sampling fields `generate` would use for `config` on `model`, or None when the compacting sampler cannot
     reproduce that call (beams, constraints, extra processors, ...)."""
     defaults = getattr(model, "generation_config", None) or GenerationConfig()
-    fields = {**defaults.to_diff_dict(), **config.to_diff_dict()}
-    fields = {k: v for k, v in fields.items() if not (k.startswith("output_") and not v)}
-    if config.max_new_tokens is None or not set(fields) <= COMPACTABLE_FIELDS:
+    if config.max_new_tokens is None or _unsupported(config, model):
         return None
     return {f: getattr(config, f) if getattr(config, f) is not None else getattr(defaults, f, None)
             for f in (*SAMPLING_FIELDS, "eos_token_id")}
+
+
+def _unsupported(config: GenerationConfig, model: Any) -> set[str]:
+    """The set fields of `config` (merged over the model's own, as `generate` merges them) that the compacting
+    sampler does not implement."""
+    defaults = getattr(model, "generation_config", None) or GenerationConfig()
+    fields = {**defaults.to_diff_dict(), **config.to_diff_dict()}
+    return {k for k, v in fields.items() if not (k.startswith("output_") and not v)} - COMPACTABLE_FIELDS
 
 
 def _logits_processors(sampling: dict[str, Any]) -> LogitsProcessorList:
@@ -243,7 +275,8 @@ def _top_k(sampling: dict[str, Any]) -> int:
 
 def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tensor, num_return: int,
                       config: GenerationConfig, sampling: dict[str, Any],
-                      stopping: StopStringCriteria | None = None) -> list[list[int]]:
+                      stopping: StopStringCriteria | None = None,
+                      uniforms: torch.Tensor | None = None) -> list[list[int]]:
     """Sample `num_return` completions per left-padded prompt, dropping each sample from the batch once it ends.
 
     `generate` keeps a finished sample in its static batch, computing pad tokens for it until the longest sample
@@ -252,7 +285,8 @@ def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tens
     only: a sample that ends is removed from the batch and from the cache. Each step applies transformers' own
     logits processors up to top-k, then draws from the top-p / min-p distribution `generate` would draw from
     (`sampling.draw`, tested against transformers' warpers) without sorting the vocabulary; greedy answers equal
-    `generate`'s token for token (tested).
+    `generate`'s token for token (tested). With `uniforms` (one row per sample, one column per step), each draw is
+    the inverse CDF of that sample's uniform for the step.
     """
     positions = attention.cumsum(-1) - 1
     positions.masked_fill_(attention == 0, 1)
@@ -271,14 +305,17 @@ def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tens
                         device=seen.device)
     processors = _logits_processors(sampling)
     top_p = sampling["top_p"] if sampling["top_p"] not in (None, 1.0) else None
-    for _ in range(config.max_new_tokens):
+    if uniforms is not None:
+        uniforms = uniforms.to(seen.device)
+    for step in range(config.max_new_tokens):
         logits = model(input_ids=token, attention_mask=attention, position_ids=position, **compat.cache_kwargs(cache),
                        use_cache=True).logits[:, -1, :].float()
         scores = processors(seen, logits)
         # Diverged weights give inf/NaN: on a GPU, `multinomial` would hit a device-side assert that poisons the
         # CUDA context, so such rows draw from a harmless stand-in and the step raises once it is read back.
         if sampling["do_sample"]:
-            token, invalid = draw(scores, _top_k(sampling), top_p, sampling["min_p"])
+            token, invalid = draw(scores, _top_k(sampling), top_p, sampling["min_p"],
+                                  None if uniforms is None else uniforms[rows, step])
         else:
             invalid = invalid_rows(scores)
             token = scores.argmax(-1, keepdim=True)

@@ -19,9 +19,11 @@ from .rewards.base import call_reward
 
 
 def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
-                     seed: int = 1234, top_p: float | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
+                     seed: int = 1234, top_p: float | None = None,
+                     coupled: bool = False) -> tuple[dict[str, np.ndarray], list[str]]:
     """Sample held-out completions (the run's sampling settings, with `top_p` if given) from a saved model and score
-    every reward.
+    every reward. With `coupled`, each (prompt, sample) draws from its own random stream seeded by `seed`
+    (`generation.generate(noise_seed=)`), so two models sampled with the same seed share their random numbers.
 
     Returns each metric per prompt (the mean over its samples; `capped`: the share cut at `max_completion_length`)
     and the first sample of each prompt."""
@@ -37,7 +39,8 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
     config = build_generation_config(settings, model, tok)
     ids = truncate_prompts(render_prompts(data.prompts, tok, data.conversational), args.max_prompt_length, "eval")
     torch.manual_seed(seed)
-    out = generate(model, tok, ids, samples, config, args.generation_batch_size, desc="Held-out sampling")
+    out = generate(model, tok, ids, samples, config, args.generation_batch_size, desc="Held-out sampling",
+                   noise_seed=seed if coupled else None)
     prompts = [p for p, s in zip(data.prompts, out) for _ in s]
     texts = [g.text for s in out for g in s]
     completions = [as_completion(t, data.conversational) for t in texts]
@@ -67,11 +70,15 @@ def percent_change(before: np.ndarray, after: np.ndarray, seed: int = 0) -> tupl
 
 
 def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
-                 num_examples: int = 2, example_chars: int = 300, top_p: float | None = None) -> dict:
+                 num_examples: int = 2, example_chars: int = 300, top_p: float | None = None,
+                 coupled: bool = False) -> dict:
     """Held-out metrics of the base and the trained model, same prompts, seed and sampling (the run's, with `top_p` if
-    given), and a few answers side by side."""
-    before_rows, before_texts = sample_and_score(base, dataset, trainer, max_prompts, samples, top_p=top_p)
-    after_rows, after_texts = sample_and_score(trained, dataset, trainer, max_prompts, samples, top_p=top_p)
+    given; with `coupled`, the same random numbers per sample), a few answers side by side, and each metric's
+    per-prompt values (`per_prompt`), so runs judged on the same held-out samples can be pooled."""
+    before_rows, before_texts = sample_and_score(base, dataset, trainer, max_prompts, samples, top_p=top_p,
+                                                 coupled=coupled)
+    after_rows, after_texts = sample_and_score(trained, dataset, trainer, max_prompts, samples, top_p=top_p,
+                                               coupled=coupled)
     rows = [f"{'metric (held-out samples)':<28}{'before':>12}{'after':>12}{'change':>10}   95% interval"]
     before, after, changes = {}, {}, {}
     for key in before_rows:
@@ -84,8 +91,8 @@ def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompt
     n = min(max_prompts, len(dataset))
     own = top_p is None or top_p == trainer.args.top_p
     top_p = trainer.args.top_p if top_p is None else top_p
-    table = (f"Held-out prompts: {n}, {samples} samples each{'' if own else f' (top_p {top_p:g})'}; "
-             "interval: paired bootstrap over prompts\n"
+    table = (f"Held-out prompts: {n}, {samples} samples each{'' if own else f' (top_p {top_p:g})'}"
+             f"{', common random numbers' if coupled else ''}; interval: paired bootstrap over prompts\n"
              + "\n".join(rows))
     prompts = load_prompt_data(dataset.select(range(min(num_examples, n)))).prompts
     examples = [{"prompt": p if isinstance(p, str) else p[-1]["content"], "before": b, "after": a}
@@ -94,7 +101,9 @@ def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompt
     for ex in examples:
         table += f"\n\nPrompt: {ex['prompt']}\n  before: {clip(ex['before'])}\n  after:  {clip(ex['after'])}"
     return {"before": before, "after": after, "change": changes, "held_out_prompts": n, "samples_per_prompt": samples,
-            "top_p": top_p, "examples": examples, "table": table}
+            "top_p": top_p, "coupled": coupled, "examples": examples, "table": table,
+            "per_prompt": {"before": {k: v.tolist() for k, v in before_rows.items()},
+                           "after": {k: v.tolist() for k, v in after_rows.items()}}}
 
 
 def write_card(trainer: Any, output_dir: str, base_model: str, report: dict | None) -> None:
@@ -147,3 +156,20 @@ def write_card(trainer: Any, output_dir: str, base_model: str, report: dict | No
         lines += ["", "## Held-out samples before and after", "", "```", report["table"], "```"]
     lines += ["", "Candidate records of every round: `rounds/round-*.jsonl`.", ""]
     (Path(output_dir) / "README.md").write_text("\n".join(lines))
+
+
+def pooled_change(reports: list[dict], key: str) -> tuple[float, float, float]:
+    """`percent_change` of metric `key` over runs judged on the same held-out samples of the base model (the same
+    prompts, seed and sampling: equal `per_prompt["before"]`): each prompt's after value is its mean over the runs.
+    The interval is then over prompts for the mean trained model of those runs (their seeds, not one seed's)."""
+    if not reports or any("per_prompt" not in r for r in reports):
+        raise ValueError("Pooling needs every report's per-prompt values (`per_prompt`, recorded since eval_coupled "
+                         "was added); rerun the runs without them.")
+    before = np.array(reports[0]["per_prompt"]["before"][key], dtype=float)
+    if any(not np.array_equal(np.array(r["per_prompt"]["before"][key], dtype=float), before, equal_nan=True)
+           for r in reports[1:]):
+        raise ValueError(f"The runs' base-model {key!r} values differ, so they were not judged on the same held-out "
+                         "samples (prompts, seed, samples per prompt, top_p, eval_coupled); pool only runs that were.")
+    after = np.nanmean([np.array(r["per_prompt"]["after"][key], dtype=float) for r in reports], axis=0)
+    keep = ~(np.isnan(before) | np.isnan(after))
+    return percent_change(before[keep], after[keep])

@@ -5,6 +5,10 @@ it: on a CPU, with SmolLM2's 49k tokens and a batch of 128 samples, those two co
 layer. The nucleus is almost always a few dozen tokens, so here each row's top slice (`torch.topk`) is taken, grown
 only for the rows whose nucleus does not fit, filtered with transformers' rules and drawn from. The distribution is
 the processors' own (tested against them); the random stream is not, so the draws differ from `generate`'s.
+
+Given one uniform per row (`draw(..., uniforms=)`), a row's token is drawn by inverse CDF instead: the same uniform
+picks the same token from two distributions wherever they agree closely (common random numbers), so two models
+sampled with the same uniforms give answers that differ only where the models do.
 """
 
 from __future__ import annotations
@@ -58,13 +62,46 @@ def invalid_rows(scores: torch.Tensor) -> torch.Tensor:
     return ~torch.isfinite(torch.logsumexp(scores, dim=-1)) | torch.isnan(scores).any(-1)
 
 
-def draw(scores: torch.Tensor, top_k: int | None, top_p: float | None,
-         min_p: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+def inverse_cdf(probs: torch.Tensor, ids: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Each row's token at quantile `uniforms` of its `probs` (unnormalized, zero where dropped), in column order."""
+    cdf = probs.cumsum(-1)
+    column = torch.searchsorted(cdf, uniforms[:, None].to(cdf.dtype) * cdf[:, -1:], right=True)
+    return ids.gather(1, column.clamp_(max=probs.shape[1] - 1))
+
+
+def full_inverse_cdf(scores: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw from the whole softmax, ordered as the row's top slice by probability and then the rest of the
+    vocabulary by id: only rows whose uniform falls past the top slice's mass pay for a cumulative sum over the
+    vocabulary."""
+    log_total = torch.logsumexp(scores, dim=-1, keepdim=True)
+    values, ids = torch.topk(scores, min(FIRST_SLICE, scores.shape[1]), dim=-1)
+    head = torch.exp(values - log_total)
+    mass = head.sum(-1)
+    tokens = inverse_cdf(head, ids, (uniforms / mass).clamp(max=1.0))
+    tail = (uniforms >= mass).nonzero()[:, 0]
+    if tail.numel():
+        rest = torch.exp(scores[tail] - log_total[tail]).scatter(1, ids[tail], 0.0)
+        keep = rest.sum(-1) > 0  # a rounding-only tail keeps the top slice's last token
+        tail, rest = tail[keep], rest[keep]
+        rest_u = ((uniforms[tail] - mass[tail]) / (1 - mass[tail]).clamp(min=1e-12)).clamp(0.0, 1.0)
+        vocab = torch.arange(scores.shape[1], device=scores.device).expand(len(tail), -1)
+        tokens[tail] = inverse_cdf(rest, vocab, rest_u)
+    return tokens
+
+
+def draw(scores: torch.Tensor, top_k: int | None, top_p: float | None, min_p: float | None,
+         uniforms: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One sampled token per row of processed logits (`top_k` already masked), `(rows, 1)`, and which rows had no
-    finite distribution (inf or NaN logits, or every token masked): those draw a stand-in, for the caller to raise."""
+    finite distribution (inf or NaN logits, or every token masked): those draw a stand-in, for the caller to raise.
+
+    With `uniforms` (one in [0, 1) per row), each row's token is the inverse CDF of its uniform."""
     invalid = invalid_rows(scores)
     scores = torch.where(invalid[:, None], torch.zeros_like(scores), scores)
     if top_p is None and min_p is None and not top_k:
+        if uniforms is not None:
+            return full_inverse_cdf(scores, uniforms), invalid
         return torch.multinomial(torch.softmax(scores, dim=-1), 1), invalid
     probs, ids = nucleus(scores, top_p, min_p, first=max(FIRST_SLICE, (top_k or 0) + 1))
+    if uniforms is not None:
+        return inverse_cdf(probs, ids, uniforms), invalid
     return ids.gather(1, torch.multinomial(probs, 1)), invalid

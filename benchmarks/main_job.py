@@ -48,6 +48,9 @@ VARIANTS: dict[str, list[str]] = {
     # held-out answers sampled at the paper's top_p 0.9 (as benchmarks/shared_pool.py measures), training unchanged
     "k8_p1.0_offline_64_eval0.9": [*OFFLINE_64, "--num_train_epochs", "2", "--eval_top_p", "0.9"],
     "k8_p1.0_offline_64_epochs4": [*OFFLINE_64, "--num_train_epochs", "4", "--eval_top_p", "1.0"],
+    # the shipped recipe's trained model, its held-out answers sampled with common random numbers
+    "k8_p1.0_offline_64_crn": [*OFFLINE_64, "--num_train_epochs", "2", "--eval_top_p", "1.0", "--eval_coupled",
+                               "true"],
     # the same sampling budget (512 candidates, 16 steps) from the current policy: 32 prompts, 4 rounds
     "k8_p1.0_online_32": ["--top_p", "1.0", "--num_candidates", "8", "--candidate_generation", "online",
                           "--generation_steps", "4", "--train_max_prompts", "32", "--num_train_epochs", "2",
@@ -128,12 +131,13 @@ def markdown(runs: list[dict]) -> str:
                                                                      *rep["change"][key]["ci95_pct"])
         top_p = rep.get("top_p", float(r["overrides"][r["overrides"].index("--top_p") + 1]))  # runs before eval_top_p
         lines.append(f"| {r['variant']} | {r['seed']} | {rep['held_out_prompts']} × {rep['samples_per_prompt']} "
-                     f"({top_p:g}) | "
+                     f"({top_p:g}{', CRN' if rep.get('coupled') else ''}) | "
                      f"{rep['before']['mtld']:.1f} → {rep['after']['mtld']:.1f} | {c('mtld')} | {c('tokens')} | "
                      f"{r['seconds'] / 60:.1f} min |")
     lines += ["", "Development split: 84 instructions on 12 topics of the train split, never trained on by these "
-              "runs. Intervals: paired bootstrap over prompts, as the main job prints them. Wall time: the whole job "
-              "in one process (training, both held-out passes), SmolLM2 already converted."]
+              "runs. Intervals: paired bootstrap over prompts, as the main job prints them. CRN: both models' held-out "
+              "answers sampled with common random numbers (`eval_coupled`). Wall time: the whole job in one process "
+              "(training, both held-out passes), SmolLM2 already converted, on the machine of the day."]
     return "\n".join(lines)
 
 

@@ -179,7 +179,8 @@ def _duration(seconds: float) -> str:
 
 def main_job_block(record: dict | None = None, others: list[dict] | None = None) -> str:
     """The main job's latest recorded run (`python benchmarks/main_job.py --shipped`): what it printed, and its time;
-    then the same command's runs on other seeds (`--shipped --seeds 7`), one line each."""
+    then the same command's runs on other seeds (`--shipped --seeds 7`), one line each, and their pooled change
+    (`report.pooled_change`) where every run recorded its per-prompt values."""
     folder = ROOT / "benchmarks" / "results" / "main-job"
     if record is None:
         record = json.loads((folder / "shipped.json").read_text())
@@ -191,6 +192,13 @@ def main_job_block(record: dict | None = None, others: list[dict] | None = None)
         mtld, tokens = (other["held_out"]["change"][k] for k in ("mtld", "tokens"))
         text += (f"\nThe same job, `{other['command']}`: MTLD {_pct(mtld['change_pct'], *mtld['ci95_pct'])}, tokens "
                  f"{_pct(tokens['change_pct'], *tokens['ci95_pct'])}, {_duration(other['seconds'])}.")
+    runs = [record, *others]
+    if len(runs) > 1 and all("per_prompt" in r["held_out"] for r in runs):
+        from ail_trainer.report import pooled_change
+
+        mtld, tokens = (pooled_change([r["held_out"] for r in runs], key) for key in ("mtld", "tokens"))
+        text += (f"\nPooled over these {len(runs)} runs (the base model's held-out answers are the same for each; "
+                 f"each prompt's after value is its mean over the runs): MTLD {_pct(*mtld)}, tokens {_pct(*tokens)}.")
     return text
 
 

@@ -271,6 +271,30 @@ def test_main_job_benchmark_runs_the_recipe_on_a_development_split(tmp_path):
     assert "| k8_p1.0_offline_64_eval0.9 | 42 | 3 × 1 (0.9) |" in (out / "main_job.md").read_text()
 
 
+def test_main_job_block_pools_runs_with_per_prompt_values(monkeypatch):
+    """Runs judged on the same held-out base answers get a pooled line (each prompt's after value averaged over
+    the runs); a run without per-prompt values leaves it out rather than pooling what it cannot check."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import docs_tables
+
+    from ail_trainer.report import pooled_change
+
+    rng = np.random.default_rng(0)
+    before = {"mtld": rng.uniform(60, 100, 20).tolist(), "tokens": rng.uniform(80, 128, 20).tolist()}
+    runs = []
+    for seed in (42, 7):
+        after = {k: (np.array(v) * 1.1 + rng.normal(0, 5, 20)).tolist() for k, v in before.items()}
+        change = {k: {"change_pct": 10.0, "ci95_pct": [1.0, 19.0]} for k in before}
+        runs.append({"command": f"accelerate launch recipes/train.py --seed {seed}", "seconds": 61.0, "printed": "x",
+                     "held_out": {"change": change, "per_prompt": {"before": before, "after": after}}})
+    pct, low, high = pooled_change([r["held_out"] for r in runs], "mtld")
+    block = docs_tables.main_job_block(runs[0], runs[1:])
+    assert block.splitlines()[-1].startswith("Pooled over these 2 runs")
+    assert f"MTLD {pct:+.1f}% [{low:+.1f}, {high:+.1f}]" in block.splitlines()[-1]
+    del runs[1]["held_out"]["per_prompt"]
+    assert "Pooled" not in docs_tables.main_job_block(runs[0], runs[1:])
+
+
 def test_readme_results_are_the_benchmark_summary(monkeypatch, tmp_path):
     """The README's results tables are generated from the committed summaries, so their figures cannot drift."""
     monkeypatch.syspath_prepend(str(ROOT / "scripts"))

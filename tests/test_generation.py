@@ -213,3 +213,26 @@ def test_compacting_matches_generate_across_architectures(config_cls):
     generated = generate(model, tok, ids, 1, config, batch_size=4, show_progress=False, compact=False)
     assert _ids(compacted) == _ids(generated)
     assert compacted[0][0].ids == [] and compacted[0][0].finished
+
+
+def test_common_random_numbers_do_not_depend_on_batching(tmp_path):
+    """With `noise_seed`, each (prompt, sample) has its own random stream: the answers are the same for any batch
+    size (batches group prompts by length, so the order in which they are sampled changes), a second copy of the model
+    answers identically, another seed answers otherwise, and a config only `generate` can sample is refused rather
+    than silently sampled without common numbers."""
+    from ail_trainer.generation import SamplingSettings, build_generation_config
+    from ail_trainer.testing import build_tiny_model, load
+
+    path = build_tiny_model(tmp_path / "llama")
+    model, tok = load(path)
+    ids = render_prompts(["Explain tides.", "Hi", "Describe the water cycle in a few sentences.", "Why?"], tok, False)
+    config = build_generation_config(SamplingSettings(max_new_tokens=12), model, tok)
+    one = generate(model, tok, ids, 3, config, batch_size=1, show_progress=False, noise_seed=5)
+    four = generate(model, tok, ids, 3, config, batch_size=4, show_progress=False, noise_seed=5)
+    assert _ids(one) == _ids(four)
+    again = generate(load(path)[0], tok, ids, 3, config, batch_size=3, show_progress=False, noise_seed=5)
+    assert _ids(again) == _ids(one)
+    assert _ids(generate(model, tok, ids, 3, config, batch_size=4, show_progress=False, noise_seed=6)) != _ids(one)
+    beams = GenerationConfig(do_sample=True, max_new_tokens=6, pad_token_id=tok.pad_token_id, no_repeat_ngram_size=2)
+    with pytest.raises(ValueError, match="no_repeat_ngram_size"):
+        generate(model, tok, ids, 2, beams, batch_size=2, show_progress=False, noise_seed=5)

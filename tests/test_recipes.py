@@ -37,6 +37,23 @@ def test_held_out_report_samples_at_eval_top_p(tmp_path, capsys):
     assert "Held-out prompts: 4, 2 samples each (top_p 0.5); " in printed
 
 
+def test_held_out_report_with_common_random_numbers(tmp_path, capsys):
+    """`eval_coupled` samples both models' held-out answers from the same per-sample streams: the header says so, the
+    card records it with each metric's per-prompt values, and the base model's answers are the same in two runs
+    whatever the global seed."""
+    cards = []
+    for seed in (1, 2):
+        out = tmp_path / f"out{seed}"
+        main(["--config", str(ROOT / "recipes" / "offline" / "tiny.yaml"), "--output_dir", str(out), *FAST,
+              "--eval_coupled", "true", "--seed", str(seed)])
+        cards.append(json.loads((out / "active_inheritance.json").read_text())["held_out"])
+    assert "Held-out prompts: 4, 2 samples each, common random numbers; " in capsys.readouterr().out
+    assert all(card["coupled"] for card in cards)
+    per_prompt = [card["per_prompt"] for card in cards]
+    assert per_prompt[0]["before"] == per_prompt[1]["before"] and len(per_prompt[0]["before"]["mtld"]) == 4
+    assert set(per_prompt[0]["after"]) == {"tokens", "capped", "mtld"}
+
+
 def test_every_real_recipe_parses():
     from ail_trainer.scripts.train import check_config_keys
 

@@ -3,8 +3,9 @@
 import math
 
 import numpy as np
+import pytest
 
-from ail_trainer.report import percent_change
+from ail_trainer.report import percent_change, pooled_change
 
 
 def test_a_uniform_doubling_is_plus_100_percent_with_no_spread():
@@ -25,3 +26,22 @@ def test_the_interval_holds_the_change_and_widens_with_noise():
 
 def test_a_zero_base_has_no_percent_change():
     assert all(math.isnan(v) for v in percent_change(np.zeros(5), np.ones(5)))
+
+
+def test_pooling_runs_averages_each_prompts_after_values_and_narrows_the_interval():
+
+    rng = np.random.default_rng(0)
+    before = rng.uniform(40, 60, 80)
+    runs = [{"per_prompt": {"before": {"m": before.tolist()},
+                            "after": {"m": (before * 1.05 + rng.normal(0, 6, 80)).tolist()}}} for _ in range(4)]
+    alone = percent_change(before, np.array(runs[0]["per_prompt"]["after"]["m"]))
+    pooled = pooled_change(runs, "m")
+    mean_after = np.mean([r["per_prompt"]["after"]["m"] for r in runs], axis=0)
+    assert pooled[0] == percent_change(before, mean_after)[0]
+    assert pooled[2] - pooled[1] < alone[2] - alone[1] and pooled[1] > 0
+    other = {"per_prompt": {"before": {"m": (before + 1).tolist()}, "after": {"m": before.tolist()}}}
+
+    with pytest.raises(ValueError, match="not judged on the same held-out samples"):
+        pooled_change([runs[0], other], "m")
+    with pytest.raises(ValueError, match="per-prompt values"):
+        pooled_change([{"before": {}}], "m")

@@ -68,3 +68,41 @@ def test_draw_samples_the_nucleus_and_flags_rows_without_a_distribution():
     assert set(first.tolist()) == {0, 1}  # 0.718 + 0.264 of the mass: the top two tokens make the nucleus
     assert abs((first == 0).float().mean().item() - 0.731) < 0.03  # 0.718 / (0.718 + 0.264)
     assert set(tokens.view(2000, 5)[:, 1].tolist()) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("vocab", [512, 49152])
+@pytest.mark.parametrize("settings", [dict(), dict(top_p=0.9), dict(top_k=5, min_p=0.05), dict(top_k=50)])
+def test_inverse_cdf_draws_follow_the_distribution(vocab, settings):
+    """Evenly spaced uniforms are evenly spaced quantiles: each token is drawn in proportion to its probability (to
+    one draw in N), for the whole softmax (ordered as the top slice, then the rest by id; flat rows put most of their
+    mass past the top slice) and for filtered distributions."""
+    scores = _rows(vocab)[[0, 2, 5]]
+    expected = _warped(scores, **settings)
+    processed = TopKLogitsWarper(settings["top_k"])(None, scores.clone()) if settings.get("top_k") else scores
+    n = 1000
+    uniforms = (torch.arange(n) + 0.5) / n
+    counts = torch.zeros_like(expected)
+    for row in range(len(scores)):
+        tokens, invalid = draw(processed[row].expand(n, -1), settings.get("top_k"), settings.get("top_p"),
+                               settings.get("min_p"), uniforms=uniforms)
+        assert not invalid.any()
+        counts[row] = torch.bincount(tokens[:, 0], minlength=vocab).float() / n
+    assert not counts[expected == 0].any()  # nothing outside the distribution
+    assert (counts - expected).abs().max() <= 1.5 / n
+
+
+def test_common_uniforms_draw_the_same_token_from_close_distributions():
+    """The same uniforms pick the same token wherever two distributions agree closely; independent draws do not.
+    Rows as a language model's: a few likely tokens over a long flat tail."""
+    g = torch.Generator().manual_seed(1)
+    scores = torch.randn((500, 49152), generator=g)
+    scores[:, :10] += 12 + 1.5 * torch.randn((500, 10), generator=g)
+    close = scores + 0.05 * torch.randn(scores.shape, generator=g)
+    uniforms = torch.rand(500, generator=g)
+    for top_p in (None, 0.9):
+        a, _ = draw(scores, 0, top_p, None, uniforms=uniforms)
+        b, _ = draw(close, 0, top_p, None, uniforms=uniforms)
+        assert torch.equal(draw(scores, 0, top_p, None, uniforms=uniforms)[0], a)
+        torch.manual_seed(0)
+        c, _ = draw(close, 0, top_p, None)
+        assert (a == b).float().mean() > 0.9 > 0.5 > (a == c).float().mean()

@@ -61,6 +61,13 @@ class ActiveInheritanceScriptArguments(ScriptArguments):
         metadata={"help": "top_p of the held-out samples, the same for both models (None: the run's `top_p`; the "
                           "paper evaluates at 0.9)."},
     )
+    eval_coupled: bool = field(
+        default=False,
+        metadata={"help": "Sample both models' held-out answers with common random numbers: each (prompt, sample) "
+                          "draws its tokens by inverse CDF from its own random stream, the same for both models, so "
+                          "their answers differ only where the models do. Each answer is still an exact sample of "
+                          "its model; the paired interval is narrower."},
+    )
 
     def __post_init__(self):
         if hasattr(super(), "__post_init__"):  # TRL's ScriptArguments has none today
@@ -197,7 +204,7 @@ def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
         if held_out is not None:
             report = before_after(model_path, training_args.output_dir, held_out, trainer,
                                   script_args.eval_max_prompts, script_args.eval_samples_per_prompt,
-                                  top_p=script_args.eval_top_p)
+                                  top_p=script_args.eval_top_p, coupled=script_args.eval_coupled)
         write_card(trainer, training_args.output_dir, model_path, report)
         if report:
             print(report["table"])
