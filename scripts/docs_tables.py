@@ -186,8 +186,10 @@ def main_job_block(record: dict | None = None, others: list[dict] | None = None)
         record = json.loads((folder / "shipped.json").read_text())
     if others is None:
         others = [json.loads(p.read_text()) for p in sorted(folder.glob("shipped-seed*.json"))]
+    rate = record.get("rounds", [{}])[0].get("ai/generation_tokens_per_second")
     text = (f"```\n{record['printed']}\n```\n\nThat run (`{record['command']}`, seed 42, alone on this 2-core CPU box, "
-            f"SmolLM2 already converted) took {_duration(record['seconds'])}.")
+            f"SmolLM2 already converted) took {_duration(record['seconds'])}"
+            + (f"; its candidates were sampled at {rate:.0f} tokens/s." if rate else "."))
     for other in others:
         mtld, tokens = (other["held_out"]["change"][k] for k in ("mtld", "tokens"))
         text += (f"\nThe same job, `{other['command']}`: MTLD {_pct(mtld['change_pct'], *mtld['ci95_pct'])}, tokens "

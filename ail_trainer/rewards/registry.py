@@ -87,9 +87,9 @@ def resolve_reward(spec: RewardSpec) -> Callable:
         name, options = parse_reward_string(spec)
     else:
         raise TypeError(f"A reward must be a name, a mapping or a callable, got {type(spec).__name__}: {spec!r}.")
-    if registered(name) is not None:
+    if (reward_class := registered(name)) is not None:
         try:
-            return registered(name)(**options)
+            return reward_class(**options)
         except TypeError as err:
             raise ValueError(f"Bad options {options} for reward '{name}': {err}") from None
     if looks_like_model(name):  # a registry name first, then a reward model's path or hub id
