@@ -17,7 +17,8 @@ Per seed:
    The levers (`LEVERS`: k=2, dropping cut-off winners, `beta`, a higher learning rate, 3 epochs, LoRA, and a second
    pool `pool-p1.0-seed<s>` sampled with top_p 1.0) each change one thing against `mtld_k8` and run only when named.
    The top_p 1.0 pool has its own passive, MTLD best-of-4/8, MTLD with a fluency term, and length ↓/↑ conditions,
-   and `mtld_k8_p1.0_online` samples its 8 candidates from the current policy every 10 steps instead of the pool.
+   and `mtld_k8_p1.0_online` samples its 8 candidates from the current policy every 10 steps instead of the pool;
+   `length_up_k8_p1.0_epochs2` trains length ↑'s winners for 2 epochs.
    "vs passive" means the passive run of the condition's own pool.
 3. **Evaluation.** `eval_prompts` held-out instructions (topics never trained on) × `eval_samples` samples each, with
    the same sampling seed for every condition of a seed. Each prompt's mean enters a paired bootstrap 95% interval
@@ -93,6 +94,8 @@ LEVER_CONDITIONS = [  # one change at a time against mtld_k8; each runs only whe
     Condition("mtld_k8_p1.0_online", 8, *MTLD, pool="p1.0", online=True),
     Condition("length_down_k8_p1.0", 8, [{"name": "length", "maximize": False}], "tokens", -1, pool="p1.0"),
     Condition("length_up_k8_p1.0", 8, ["length"], "tokens", +1, pool="p1.0"),
+    Condition("length_up_k8_p1.0_epochs2", 8, ["length"], "tokens", +1, pool="p1.0",
+              overrides={"num_train_epochs": 2}),  # the same winners twice, as toxicity's epochs lever
     # MTLD with a fluency term: the base model's likelihood of each candidate (benchmarks/pool_selection.py, where
     # the rule was chosen on training prompts only)
     Condition("mtld_fluent_k8_p1.0", 8, ["mtld", "pool_likelihood"], "mtld", +1, pool="p1.0",

@@ -101,7 +101,8 @@ README_ROWS = {
     "length_up_k8_p1.0": "length ↑",
 }
 LONG_CAP = 384  # held-out answers' cap of the length ↑ runs (`shared_pool.py --eval-cap 384`), against base at 384
-LONG_CAP_ROWS = {"length_up_k8_p1.0": f"length ↑, held-out answers up to {LONG_CAP} tokens"}
+LONG_CAP_ROWS = {"length_up_k8_p1.0": f"length ↑, held-out answers up to {LONG_CAP} tokens",
+                 "length_up_k8_p1.0_epochs2": f"length ↑, 2 epochs, held-out answers up to {LONG_CAP} tokens"}
 
 
 def _pct(pct: float, low: float, high: float) -> str:
