@@ -18,6 +18,12 @@ from .rewards import Reward
 from .rewards.base import call_reward
 
 
+def held_out_batch_size(args: Any, samples: int) -> int:
+    """Held-out prompts sampled together: as many samples as a candidate batch holds (`generation_batch_size` ×
+    `num_candidates`), so a report with few samples per prompt still decodes full batches."""
+    return max(1, args.generation_batch_size * args.num_candidates // max(1, samples))
+
+
 def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
                      seed: int = 1234, top_p: float | None = None,
                      coupled: bool = False) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -25,8 +31,8 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
     every reward. With `coupled`, each (prompt, sample) draws from its own random stream seeded by `seed`
     (`generation.generate(noise_seed=)`), so two models sampled with the same seed share their random numbers.
 
-    Returns each metric per prompt (the mean over its samples; `capped`: the share cut at `max_completion_length`)
-    and the first sample of each prompt."""
+    Prompts are batched by `held_out_batch_size`. Returns each metric per prompt (the mean over its samples;
+    `capped`: the share cut at `max_completion_length`) and the first sample of each prompt."""
     unset_hf_deepspeed_config()  # a plain, unsharded copy for measuring
     args = trainer.args
     data = load_prompt_data(dataset.select(range(min(max_prompts, len(dataset)))))
@@ -39,7 +45,7 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
     config = build_generation_config(settings, model, tok)
     ids = truncate_prompts(render_prompts(data.prompts, tok, data.conversational), args.max_prompt_length, "eval")
     torch.manual_seed(seed)
-    out = generate(model, tok, ids, samples, config, args.generation_batch_size, desc="Held-out sampling",
+    out = generate(model, tok, ids, samples, config, held_out_batch_size(args, samples), desc="Held-out sampling",
                    noise_seed=seed if coupled else None)
     prompts = [p for p, s in zip(data.prompts, out) for _ in s]
     texts = [g.text for s in out for g in s]

@@ -94,13 +94,15 @@ def draw(scores: torch.Tensor, top_k: int | None, top_p: float | None, min_p: fl
     """One sampled token per row of processed logits (`top_k` already masked), `(rows, 1)`, and which rows had no
     finite distribution (inf or NaN logits, or every token masked): those draw a stand-in, for the caller to raise.
 
-    With `uniforms` (one in [0, 1) per row), each row's token is the inverse CDF of its uniform."""
+    With `uniforms` (one in [0, 1) per row), each row's token is the inverse CDF of its uniform. Without them, an
+    unfiltered row still draws by inverse CDF, from uniforms of torch's global generator."""
     invalid = invalid_rows(scores)
     scores = torch.where(invalid[:, None], torch.zeros_like(scores), scores)
     if top_p is None and min_p is None and not top_k:
-        if uniforms is not None:
-            return full_inverse_cdf(scores, uniforms), invalid
-        return torch.multinomial(torch.softmax(scores, dim=-1), 1), invalid
+        if uniforms is None:
+            # Exact for any uniform; on a CPU, 3-4x faster than `multinomial` over a softmax of the whole vocabulary.
+            uniforms = torch.rand(scores.shape[0], device=scores.device)
+        return full_inverse_cdf(scores, uniforms), invalid
     probs, ids = nucleus(scores, top_p, min_p, first=max(FIRST_SLICE, (top_k or 0) + 1))
     if uniforms is not None:
         return inverse_cdf(probs, ids, uniforms), invalid

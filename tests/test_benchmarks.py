@@ -65,7 +65,19 @@ def check_engines(r):
     assert ours["tokens"] > 0
 
 
+def check_main_sampling(r):
+    draw = r["draw"]
+    before, after = draw["ms_per_step"].values()
+    assert draw["speedup"] == pytest.approx(before / after)
+    held = r["held_out"]
+    before, after = held["runs"].values()
+    assert after["batch_prompts"] == 4 * before["batch_prompts"]  # 16 × 8 candidates / 2 samples = 64 prompts
+    assert held["speedup"] == pytest.approx(after["tokens_per_s"] / before["tokens_per_s"])
+    assert 0 <= held["identical_answers"] <= 1
+
+
 @pytest.mark.parametrize("script, check", [
+    ("bench_main_sampling.py", check_main_sampling),
     ("bench_engines.py", check_engines),
     ("bench_generation.py", check_generation),
     ("bench_round.py", check_round),

@@ -45,3 +45,14 @@ def test_pooling_runs_averages_each_prompts_after_values_and_narrows_the_interva
         pooled_change([runs[0], other], "m")
     with pytest.raises(ValueError, match="per-prompt values"):
         pooled_change([{"before": {}}], "m")
+
+
+def test_held_out_batches_hold_as_many_samples_as_a_candidate_batch():
+    from types import SimpleNamespace
+
+    from ail_trainer.report import held_out_batch_size
+
+    args = SimpleNamespace(generation_batch_size=16, num_candidates=8)
+    assert held_out_batch_size(args, 2) == 64  # 128 samples a batch, as 16 prompts × 8 candidates
+    assert held_out_batch_size(args, 25) == 5
+    assert held_out_batch_size(args, 200) == 1  # never an empty batch

@@ -106,3 +106,22 @@ def test_common_uniforms_draw_the_same_token_from_close_distributions():
         torch.manual_seed(0)
         c, _ = draw(close, 0, top_p, None)
         assert (a == b).float().mean() > 0.9 > 0.5 > (a == c).float().mean()
+
+
+def test_unfiltered_draws_without_uniforms_follow_the_softmax_and_the_global_seed():
+    """No top-k / top-p / min-p and no uniforms: the inverse CDF of torch's own uniforms, so `manual_seed` repeats
+    the draws and the frequencies are the softmax's, including the mass past the top slice."""
+    scores = _rows(512)[[1, 5]]  # a peaked row and a flat one
+    expected = torch.softmax(scores, dim=-1)
+    n = 20000
+    for row in range(2):
+        torch.manual_seed(3)
+        tokens, invalid = draw(scores[row].expand(n, -1), None, None, None)
+        torch.manual_seed(3)
+        assert torch.equal(draw(scores[row].expand(n, -1), None, None, None)[0], tokens)
+        assert not invalid.any()
+        freq = torch.bincount(tokens[:, 0], minlength=512).float() / n
+        assert (freq - expected[row]).abs().max() < 0.01
+        top = expected[row].topk(FIRST_SLICE).indices
+        past = 1 - expected[row][top].sum()
+        assert abs((1 - freq[top].sum()) - past) < 0.015
