@@ -100,7 +100,7 @@ def draw(scores: torch.Tensor, top_k: int | None, top_p: float | None, min_p: fl
     scores = torch.where(invalid[:, None], torch.zeros_like(scores), scores)
     if top_p is None and min_p is None and not top_k:
         if uniforms is None:
-            # Exact for any uniform; on a CPU, 3-4x faster than `multinomial` over a softmax of the whole vocabulary.
+            # Exact for any uniform, and faster than `multinomial` over the whole softmax (bench_main_sampling.py).
             uniforms = torch.rand(scores.shape[0], device=scores.device)
         return full_inverse_cdf(scores, uniforms), invalid
     probs, ids = nucleus(scores, top_p, min_p, first=max(FIRST_SLICE, (top_k or 0) + 1))
