@@ -52,6 +52,9 @@ VARIANTS: dict[str, list[str]] = {
     # the shipped recipe's trained model, its held-out answers sampled with common random numbers
     "k8_p1.0_offline_64_crn": [*OFFLINE_64, "--num_train_epochs", "2", "--eval_top_p", "1.0", "--eval_coupled",
                                "true"],
+    # the crn variant on three quarters of the prompts (384 candidates, 12 steps): the 10-minute budget on 2 cores
+    "k8_p1.0_offline_48_crn": [*OFFLINE_64, "--train_max_prompts", "48", "--num_train_epochs", "2", "--eval_top_p",
+                               "1.0", "--eval_coupled", "true"],
     # the same sampling budget (512 candidates, 16 steps) from the current policy: 32 prompts, 4 rounds
     "k8_p1.0_online_32": ["--top_p", "1.0", "--num_candidates", "8", "--candidate_generation", "online",
                           "--generation_steps", "4", "--train_max_prompts", "32", "--num_train_epochs", "2",
