@@ -23,7 +23,6 @@ from transformers.generation import (
 )
 
 from . import compat
-from .kv_buffer import buffer_cache
 from .sampling import draw, invalid_rows
 from .templates import cut_at_stop_strings
 
@@ -295,7 +294,6 @@ def sample_compacting(model: Any, input_ids: torch.Tensor, attention: torch.Tens
                     use_cache=True, logits_to_keep=1)
     cache = compat.output_cache(prefill)
     cache.batch_repeat_interleave(num_return)
-    buffer_cache(cache, config.max_new_tokens)
     seen = input_ids.repeat_interleave(num_return, 0)  # prompt and sampled ids, for repetition_penalty
     attention = attention.repeat_interleave(num_return, 0)
     position = positions[:, -1:].repeat_interleave(num_return, 0)
