@@ -23,6 +23,13 @@ def _bf16_supported() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
+def _accelerator_available() -> bool:
+    import transformers.utils as tu
+
+    return (torch.cuda.is_available() or tu.is_torch_xpu_available() or tu.is_torch_npu_available()
+            or tu.is_torch_mlu_available())
+
+
 @dataclass
 class ActiveInheritanceConfig(SFTConfig):
     r"""
@@ -32,7 +39,8 @@ class ActiveInheritanceConfig(SFTConfig):
     precomputed candidates or the reference), scores them with the reward functions, and trains on the best.
     `per_device_train_batch_size` counts prompts: each contributes up to `top_n` winners to the step.
 
-    > Differences from `SFTConfig`: `bf16` defaults to `True` only where a GPU supports it,
+    > Differences from `SFTConfig`: `bf16` defaults to `True` only where a GPU supports it (asked for without one,
+    > it trains and samples under CPU autocast),
     > `completion_only_loss` defaults to `True`, and `learning_rate` and `lr_scheduler_type` default to `1e-5` and
     > `"constant"`, the settings of every measured held-out transfer (docs/replication.md).
     """
@@ -250,14 +258,14 @@ class ActiveInheritanceConfig(SFTConfig):
     def __post_init__(self):
         if self.bf16 is None:
             self.bf16 = not self.fp16 and not self.use_cpu and _bf16_supported()
-        elif self.bf16 and (self.use_cpu or not torch.cuda.is_available()):
-            import transformers.utils as tu
-
-            if not (tu.is_torch_xpu_available() or tu.is_torch_npu_available() or tu.is_torch_mlu_available()):
+        elif self.bf16 and (self.use_cpu or not _accelerator_available()):
+            if self.deepspeed:
                 raise ValueError(
-                    "bf16=True was requested but no GPU is available (or use_cpu=True). "
-                    "Set bf16=False (--bf16 false) to train in float32 on the CPU."
+                    "bf16=True was requested with DeepSpeed but no GPU is available (or use_cpu=True). "
+                    "Set bf16=False (--bf16 false) to run DeepSpeed in float32 on the CPU."
                 )
+            # CPU autocast: transformers accepts bf16 without a GPU only with use_cpu, which is where it runs anyway
+            self.use_cpu = True
         resolve_checkpointing_alias(self)
         super().__post_init__()
         if self.completion_only_loss is None:

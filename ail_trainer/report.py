@@ -31,8 +31,9 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
     every reward. With `coupled`, each (prompt, sample) draws from its own random stream seeded by `seed`
     (`generation.generate(noise_seed=)`), so two models sampled with the same seed share their random numbers.
 
-    Prompts are batched by `held_out_batch_size`. Returns each metric per prompt (the mean over its samples;
-    `capped`: the share cut at `max_completion_length`) and the first sample of each prompt."""
+    Prompts are batched by `held_out_batch_size` and sampled in the run's mixed precision (`bf16`: autocast).
+    Returns each metric per prompt (the mean over its samples; `capped`: the share cut at `max_completion_length`)
+    and the first sample of each prompt."""
     unset_hf_deepspeed_config()  # a plain, unsharded copy for measuring
     args = trainer.args
     data = load_prompt_data(dataset.select(range(min(max_prompts, len(dataset)))))
@@ -45,8 +46,9 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
     config = build_generation_config(settings, model, tok)
     ids = truncate_prompts(render_prompts(data.prompts, tok, data.conversational), args.max_prompt_length, "eval")
     torch.manual_seed(seed)
-    out = generate(model, tok, ids, samples, config, held_out_batch_size(args, samples), desc="Held-out sampling",
-                   noise_seed=seed if coupled else None)
+    with trainer.accelerator.autocast():  # the precision the run sampled its candidates in
+        out = generate(model, tok, ids, samples, config, held_out_batch_size(args, samples),
+                       desc="Held-out sampling", noise_seed=seed if coupled else None)
     prompts = [p for p, s in zip(data.prompts, out) for _ in s]
     texts = [g.text for s in out for g in s]
     completions = [as_completion(t, data.conversational) for t in texts]
@@ -97,8 +99,10 @@ def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompt
     n = min(max_prompts, len(dataset))
     own = top_p is None or top_p == trainer.args.top_p
     top_p = trainer.args.top_p if top_p is None else top_p
+    precision = trainer.accelerator.mixed_precision
     table = (f"Held-out prompts: {n}, {samples} samples each{'' if own else f' (top_p {top_p:g})'}"
-             f"{', common random numbers' if coupled else ''}; interval: paired bootstrap over prompts\n"
+             f"{', common random numbers' if coupled else ''}{'' if precision == 'no' else f', {precision} autocast'}"
+             "; interval: paired bootstrap over prompts\n"
              + "\n".join(rows))
     prompts = load_prompt_data(dataset.select(range(min(num_examples, n)))).prompts
     examples = [{"prompt": p if isinstance(p, str) else p[-1]["content"], "before": b, "after": a}
@@ -107,7 +111,7 @@ def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompt
     for ex in examples:
         table += f"\n\nPrompt: {ex['prompt']}\n  before: {clip(ex['before'])}\n  after:  {clip(ex['after'])}"
     return {"before": before, "after": after, "change": changes, "held_out_prompts": n, "samples_per_prompt": samples,
-            "top_p": top_p, "coupled": coupled, "examples": examples, "table": table,
+            "top_p": top_p, "coupled": coupled, "mixed_precision": precision, "examples": examples, "table": table,
             "per_prompt": {"before": {k: v.tolist() for k, v in before_rows.items()},
                            "after": {k: v.tolist() for k, v in after_rows.items()}}}
 

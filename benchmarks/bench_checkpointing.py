@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from types import SimpleNamespace
 
 import torch
-from common import machine, quiet, save
+from common import interleaved, machine, quiet, save
 
 PATHS = ("checkpointing on (TRL's default, before)", "checkpointing off")
 
@@ -34,6 +33,13 @@ def batch(tok, prompts: list[list[int]], completion_tokens: int) -> dict[str, to
     for i, p in enumerate(prompts):
         labels[i, : len(p)] = -100
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def train_step(model, optimizer, inputs: dict[str, torch.Tensor]) -> None:
+    """Forward, backward and an optimizer step."""
+    model(**inputs).loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -64,23 +70,14 @@ def main(argv: list[str] | None = None) -> dict:
     inputs = batch(tok, prompts, a.completion_tokens)
     off = SimpleNamespace(**{f"{compat.CHECKPOINTING_ARG}_kwargs": None})
 
-    def step(name: str) -> float:
-        if name == PATHS[0]:
+    def step(checkpointing: bool) -> None:
+        if checkpointing:
             compat.checkpointing_on(model, off)
         else:
             compat.checkpointing_off(model)
-        start = time.perf_counter()
-        model(**inputs).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        return time.perf_counter() - start
+        train_step(model, optimizer, inputs)
 
-    for name in PATHS:
-        step(name)
-    seconds: dict[str, list[float]] = {name: [] for name in PATHS}
-    for _ in range(a.repeats):
-        for name in PATHS:
-            seconds[name].append(step(name))
+    seconds = interleaved({PATHS[0]: lambda: step(True), PATHS[1]: lambda: step(False)}, a.repeats)
     median = {name: statistics.median(v) for name, v in seconds.items()}
     result = {"model": model_name, "batch": a.batch, "tokens_per_row": inputs["input_ids"].shape[1],
               "seconds": seconds, "median_s": median, "speedup": median[PATHS[0]] / median[PATHS[1]]}

@@ -16,24 +16,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from types import SimpleNamespace
 
 import torch
-from common import machine, quiet, save
-
-
-def interleaved(paths: dict, repeats: int) -> dict[str, list[float]]:
-    """Seconds per call of each path, alternating, after one untimed call of each."""
-    for fn in paths.values():
-        fn()
-    seconds: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(repeats):
-        for name, fn in paths.items():
-            start = time.perf_counter()
-            fn()
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
+from common import interleaved, machine, quiet, save
 
 
 def bench_draw(model, tok, ids: list[list[int]], rows: int, steps: int, repeats: int) -> dict:

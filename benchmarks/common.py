@@ -55,6 +55,19 @@ def prompts(n: int, long: bool = False) -> list[str]:
     return out
 
 
+def interleaved(paths: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each path, alternating, after one untimed call of each."""
+    for fn in paths.values():
+        fn()
+    seconds: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(repeats):
+        for name, fn in paths.items():
+            start = time.perf_counter()
+            fn()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
 def best_of(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):

@@ -82,9 +82,18 @@ def check_checkpointing(r):
     assert all(len(v) == 1 for v in r["seconds"].values()) and r["tokens_per_row"] > 8  # a prompt and 8 answer tokens
 
 
+def check_precision(r):
+    before, after = r["train_median_s"].values()
+    assert r["train_speedup"] == pytest.approx(before / after)
+    f32, bf16 = r["sample_tokens_per_s"].values()
+    assert r["sample_speedup"] == pytest.approx(bf16 / f32)
+    assert all(0 < n <= r["rows"] * r["max_new_tokens"] for n in r["sample_tokens"].values())
+
+
 @pytest.mark.parametrize("script, check", [
     ("bench_main_sampling.py", check_main_sampling),
     ("bench_checkpointing.py", check_checkpointing),
+    ("bench_precision.py", check_precision),
     ("bench_engines.py", check_engines),
     ("bench_generation.py", check_generation),
     ("bench_round.py", check_round),

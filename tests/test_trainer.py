@@ -469,3 +469,22 @@ def test_beta_with_lora_uses_the_policy_with_its_adapter_off(tiny, make_args):
     trainer.train()
     kl = [h["kl"] for h in trainer.state.log_history if "kl" in h]
     assert kl[0] == pytest.approx(0.0, abs=1e-6) and max(kl) > 0
+
+
+def test_bf16_on_a_cpu_samples_trains_and_reports_under_autocast(tiny, make_args, tiny_path):
+    from ail_trainer.report import before_after
+
+    trainer = make_trainer(tiny, make_args, bf16=True, max_steps=1, per_device_train_batch_size=2)
+    assert trainer.args.use_cpu and trainer.accelerator.mixed_precision == "bf16"
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    dtypes = []
+    hook = model.lm_head.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    trainer.train()
+    hook.remove()
+    # candidates and the training step both ran in bf16, while the weights stay float32
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    trainer.save_model(trainer.args.output_dir)
+    report = before_after(tiny_path, trainer.args.output_dir, prompt_dataset("test"), trainer, 2, 1, coupled=True)
+    assert report["mixed_precision"] == "bf16" and "bf16 autocast" in report["table"]
+
