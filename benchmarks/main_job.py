@@ -53,7 +53,7 @@ VARIANTS: dict[str, list[str]] = {
     # the shipped recipe's trained model, its held-out answers sampled with common random numbers
     "k8_p1.0_offline_64_crn": [*OFFLINE_64, "--num_train_epochs", "2", "--eval_top_p", "1.0", "--eval_coupled",
                                "true"],
-    # the crn variant with training and sampling under bf16 autocast (1.6x a training step, 1.5-1.8x sampling here)
+    # the crn variant with training and sampling under bf16 autocast (speed: benchmarks/bench_precision.py)
     "k8_p1.0_offline_64_crn_bf16": [*OFFLINE_64, "--num_train_epochs", "2", "--eval_top_p", "1.0", "--eval_coupled",
                                     "true", "--bf16", "true"],
     # the crn variant on three quarters of the prompts (384 candidates, 12 steps): the 10-minute budget on 2 cores
