@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -25,13 +26,14 @@ def held_out_batch_size(args: Any, samples: int) -> int:
 
 
 def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
-                     seed: int = 1234, top_p: float | None = None,
-                     coupled: bool = False) -> tuple[dict[str, np.ndarray], list[str]]:
+                     seed: int = 1234, top_p: float | None = None, coupled: bool = False,
+                     autocast: bool = False) -> tuple[dict[str, np.ndarray], list[str]]:
     """Sample held-out completions (the run's sampling settings, with `top_p` if given) from a saved model and score
     every reward. With `coupled`, each (prompt, sample) draws from its own random stream seeded by `seed`
     (`generation.generate(noise_seed=)`), so two models sampled with the same seed share their random numbers.
 
-    Prompts are batched by `held_out_batch_size` and sampled in the run's mixed precision (`bf16`: autocast).
+    Prompts are batched by `held_out_batch_size` and sampled in float32, or with `autocast` under the run's mixed
+    precision (`bf16`: autocast, as its candidates were sampled).
     Returns each metric per prompt (the mean over its samples; `capped`: the share cut at `max_completion_length`)
     and the first sample of each prompt."""
     unset_hf_deepspeed_config()  # a plain, unsharded copy for measuring
@@ -46,7 +48,7 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
     config = build_generation_config(settings, model, tok)
     ids = truncate_prompts(render_prompts(data.prompts, tok, data.conversational), args.max_prompt_length, "eval")
     torch.manual_seed(seed)
-    with trainer.accelerator.autocast():  # the precision the run sampled its candidates in
+    with trainer.accelerator.autocast() if autocast else contextlib.nullcontext():
         out = generate(model, tok, ids, samples, config, held_out_batch_size(args, samples),
                        desc="Held-out sampling", noise_seed=seed if coupled else None)
     prompts = [p for p, s in zip(data.prompts, out) for _ in s]
@@ -79,14 +81,14 @@ def percent_change(before: np.ndarray, after: np.ndarray, seed: int = 0) -> tupl
 
 def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
                  num_examples: int = 2, example_chars: int = 300, top_p: float | None = None,
-                 coupled: bool = False) -> dict:
+                 coupled: bool = False, autocast: bool = False) -> dict:
     """Held-out metrics of the base and the trained model, same prompts, seed and sampling (the run's, with `top_p` if
-    given; with `coupled`, the same random numbers per sample), a few answers side by side, and each metric's
-    per-prompt values (`per_prompt`), so runs judged on the same held-out samples can be pooled."""
-    before_rows, before_texts = sample_and_score(base, dataset, trainer, max_prompts, samples, top_p=top_p,
-                                                 coupled=coupled)
-    after_rows, after_texts = sample_and_score(trained, dataset, trainer, max_prompts, samples, top_p=top_p,
-                                               coupled=coupled)
+    given; with `coupled`, the same random numbers per sample; float32, or with `autocast` the run's mixed
+    precision), a few answers side by side, and each metric's per-prompt values (`per_prompt`), so runs judged on the
+    same held-out samples can be pooled."""
+    kwargs = {"top_p": top_p, "coupled": coupled, "autocast": autocast}
+    before_rows, before_texts = sample_and_score(base, dataset, trainer, max_prompts, samples, **kwargs)
+    after_rows, after_texts = sample_and_score(trained, dataset, trainer, max_prompts, samples, **kwargs)
     rows = [f"{'metric (held-out samples)':<28}{'before':>12}{'after':>12}{'change':>10}   95% interval"]
     before, after, changes = {}, {}, {}
     for key in before_rows:
@@ -99,7 +101,7 @@ def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompt
     n = min(max_prompts, len(dataset))
     own = top_p is None or top_p == trainer.args.top_p
     top_p = trainer.args.top_p if top_p is None else top_p
-    precision = trainer.accelerator.mixed_precision
+    precision = trainer.accelerator.mixed_precision if autocast else "no"
     table = (f"Held-out prompts: {n}, {samples} samples each{'' if own else f' (top_p {top_p:g})'}"
              f"{', common random numbers' if coupled else ''}{'' if precision == 'no' else f', {precision} autocast'}"
              "; interval: paired bootstrap over prompts\n"
@@ -132,6 +134,7 @@ def write_card(trainer: Any, output_dir: str, base_model: str, report: dict | No
         "teachers": [t.name for t in trainer.teachers],
         "teacher_mode": args.teacher_mode,
         "top_n": args.top_n,
+        "mixed_precision": trainer.accelerator.mixed_precision,  # training and candidate sampling
         "rounds": trainer.round_stats,
         "held_out": {k: v for k, v in (report or {}).items() if k != "table"},
     }

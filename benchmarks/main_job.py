@@ -53,9 +53,13 @@ VARIANTS: dict[str, list[str]] = {
     # the shipped recipe's trained model, its held-out answers sampled with common random numbers
     "k8_p1.0_offline_64_crn": [*OFFLINE_64, "--num_train_epochs", "2", "--eval_top_p", "1.0", "--eval_coupled",
                                "true"],
-    # the crn variant with training and sampling under bf16 autocast (speed: benchmarks/bench_precision.py)
+    # the crn variant with training and sampling under bf16 autocast (speed: benchmarks/bench_precision.py), the
+    # held-out answers too
     "k8_p1.0_offline_64_crn_bf16": [*OFFLINE_64, "--num_train_epochs", "2", "--eval_top_p", "1.0", "--eval_coupled",
-                                    "true", "--bf16", "true"],
+                                    "true", "--bf16", "true", "--eval_autocast", "true"],
+    # bf16 training and candidates, the held-out answers of both models sampled in float32
+    "k8_p1.0_offline_64_crn_bf16_eval32": [*OFFLINE_64, "--num_train_epochs", "2", "--eval_top_p", "1.0",
+                                           "--eval_coupled", "true", "--bf16", "true", "--eval_autocast", "false"],
     # the crn variant on three quarters of the prompts (384 candidates, 12 steps): the 10-minute budget on 2 cores
     "k8_p1.0_offline_48_crn": [*OFFLINE_64, "--train_max_prompts", "48", "--num_train_epochs", "2", "--eval_top_p",
                                "1.0", "--eval_coupled", "true"],

@@ -471,7 +471,8 @@ def test_beta_with_lora_uses_the_policy_with_its_adapter_off(tiny, make_args):
     assert kl[0] == pytest.approx(0.0, abs=1e-6) and max(kl) > 0
 
 
-def test_bf16_on_a_cpu_samples_trains_and_reports_under_autocast(tiny, make_args, tiny_path):
+def test_bf16_on_a_cpu_samples_trains_and_reports_under_autocast(tiny, make_args, tiny_path, monkeypatch):
+    from ail_trainer import report as report_module
     from ail_trainer.report import before_after
 
     trainer = make_trainer(tiny, make_args, bf16=True, max_steps=1, per_device_train_batch_size=2)
@@ -485,6 +486,16 @@ def test_bf16_on_a_cpu_samples_trains_and_reports_under_autocast(tiny, make_args
     assert dtypes and set(dtypes) == {torch.bfloat16}
     assert all(p.dtype == torch.float32 for p in model.parameters())
     trainer.save_model(trainer.args.output_dir)
-    report = before_after(tiny_path, trainer.args.output_dir, prompt_dataset("test"), trainer, 2, 1, coupled=True)
+    held_out = prompt_dataset("test")
+    autocast = []
+    generate = report_module.generate
+    monkeypatch.setattr(report_module, "generate",
+                        lambda *a, **k: autocast.append(torch.is_autocast_enabled("cpu")) or generate(*a, **k))
+    report = before_after(tiny_path, trainer.args.output_dir, held_out, trainer, 2, 1, coupled=True, autocast=True)
+    assert autocast == [True, True]
     assert report["mixed_precision"] == "bf16" and "bf16 autocast" in report["table"]
+    # by default the report samples both models in float32, whatever the run trained in
+    report = before_after(tiny_path, trainer.args.output_dir, held_out, trainer, 2, 1, coupled=True)
+    assert autocast[2:] == [False, False]
+    assert report["mixed_precision"] == "no" and "autocast" not in report["table"]
 

@@ -68,6 +68,13 @@ class ActiveInheritanceScriptArguments(ScriptArguments):
                           "their answers differ only where the models do. Each answer is still an exact sample of "
                           "its model; the paired interval is narrower."},
     )
+    eval_autocast: bool = field(
+        default=False,
+        metadata={"help": "Sample the held-out answers under the run's mixed-precision autocast (`bf16`), as its "
+                          "candidates are sampled. Off by default: both models are sampled in float32, so the report "
+                          "measures the models and not the training precision (bf16 sampling changes the answers: "
+                          "it raised the base model's held-out MTLD from 83.9 to 90.3 in the main job)."},
+    )
 
     def __post_init__(self):
         if hasattr(super(), "__post_init__"):  # TRL's ScriptArguments has none today
@@ -204,7 +211,8 @@ def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
         if held_out is not None:
             report = before_after(model_path, training_args.output_dir, held_out, trainer,
                                   script_args.eval_max_prompts, script_args.eval_samples_per_prompt,
-                                  top_p=script_args.eval_top_p, coupled=script_args.eval_coupled)
+                                  top_p=script_args.eval_top_p, coupled=script_args.eval_coupled,
+                                  autocast=script_args.eval_autocast)
         write_card(trainer, training_args.output_dir, model_path, report)
         if report:
             print(report["table"])
