@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import TrainingArguments
+from transformers.utils import logging
 from trl import SFTConfig
 
 from .compat import resolve_checkpointing_alias
@@ -21,6 +23,17 @@ VLLM_MODES = ("colocate", "server")
 
 def _bf16_supported() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def cpu_computes_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU has bf16 instructions (x86: AVX512-BF16 or AMX; Arm: BF16). Without them, CPU autocast
+    emulates bf16 and runs several times slower than float32. True where the flags cannot be read."""
+    try:
+        flags = {f for line in cpuinfo.read_text().splitlines() if line.startswith(("flags", "Features"))
+                 for f in line.partition(":")[2].split()}
+    except OSError:
+        return True
+    return not flags or bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
 def _accelerator_available() -> bool:
@@ -264,8 +277,14 @@ class ActiveInheritanceConfig(SFTConfig):
                     "bf16=True was requested with DeepSpeed but no GPU is available (or use_cpu=True). "
                     "Set bf16=False (--bf16 false) to run DeepSpeed in float32 on the CPU."
                 )
-            # CPU autocast: transformers accepts bf16 without a GPU only with use_cpu, which is where it runs anyway
-            self.use_cpu = True
+            if cpu_computes_bf16():
+                # CPU autocast: transformers accepts bf16 without a GPU only with use_cpu, where it runs anyway
+                self.use_cpu = True
+            else:
+                logging.get_logger(__name__).warning(
+                    "bf16=True, but this CPU has no bf16 instructions (AVX512-BF16, AMX or Arm BF16): autocast would "
+                    "emulate bf16, several times slower than float32. Training in float32 instead (bf16=False).")
+                self.bf16 = False
         resolve_checkpointing_alias(self)
         super().__post_init__()
         if self.completion_only_loss is None:

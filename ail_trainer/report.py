@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,17 @@ def held_out_batch_size(args: Any, samples: int) -> int:
 
 def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
                      seed: int = 1234, top_p: float | None = None, coupled: bool = False,
-                     autocast: bool = False) -> tuple[dict[str, np.ndarray], list[str]]:
+                     autocast: bool = False, judges: dict[str, Callable] | None = None,
+                     ) -> tuple[dict[str, np.ndarray], list[str]]:
     """Sample held-out completions (the run's sampling settings, with `top_p` if given) from a saved model and score
     every reward. With `coupled`, each (prompt, sample) draws from its own random stream seeded by `seed`
     (`generation.generate(noise_seed=)`), so two models sampled with the same seed share their random numbers.
 
     Prompts are batched by `held_out_batch_size` and sampled in float32, or with `autocast` under the run's mixed
     precision (`bf16`: autocast, as its candidates were sampled).
-    Returns each metric per prompt (the mean over its samples; `capped`: the share cut at `max_completion_length`)
-    and the first sample of each prompt."""
+    `judges` (name -> `(prompts, texts) -> values`, e.g. `evaluation.build_judges`) score the answers beside the
+    rewards. Returns each metric per prompt (the mean over its samples; `capped`: the share cut at
+    `max_completion_length`) and the first sample of each prompt."""
     unset_hf_deepspeed_config()  # a plain, unsharded copy for measuring
     args = trainer.args
     data = load_prompt_data(dataset.select(range(min(max_prompts, len(dataset)))))
@@ -62,6 +65,8 @@ def sample_and_score(model_path: str, dataset: Any, trainer: Any, max_prompts: i
         values = call_reward(func, name, len(texts), prompts=prompts, completions=completions,
                              completion_ids=[g.ids for s in out for g in s], **columns)
         result[name] = per_prompt([np.nan if v is None else v for v in values])
+    for name, judge in (judges or {}).items():
+        result[name] = per_prompt([np.nan if v is None else v for v in judge(prompts, texts)])
     return result, [s[0].text for s in out]
 
 
@@ -81,12 +86,12 @@ def percent_change(before: np.ndarray, after: np.ndarray, seed: int = 0) -> tupl
 
 def before_after(base: str, trained: str, dataset: Any, trainer: Any, max_prompts: int, samples: int,
                  num_examples: int = 2, example_chars: int = 300, top_p: float | None = None,
-                 coupled: bool = False, autocast: bool = False) -> dict:
+                 coupled: bool = False, autocast: bool = False, judges: dict[str, Callable] | None = None) -> dict:
     """Held-out metrics of the base and the trained model, same prompts, seed and sampling (the run's, with `top_p` if
     given; with `coupled`, the same random numbers per sample; float32, or with `autocast` the run's mixed
     precision), a few answers side by side, and each metric's per-prompt values (`per_prompt`), so runs judged on the
-    same held-out samples can be pooled."""
-    kwargs = {"top_p": top_p, "coupled": coupled, "autocast": autocast}
+    same held-out samples can be pooled. `judges` score both models' answers beside the rewards."""
+    kwargs = {"top_p": top_p, "coupled": coupled, "autocast": autocast, "judges": judges}
     before_rows, before_texts = sample_and_score(base, dataset, trainer, max_prompts, samples, **kwargs)
     after_rows, after_texts = sample_and_score(trained, dataset, trainer, max_prompts, samples, **kwargs)
     rows = [f"{'metric (held-out samples)':<28}{'before':>12}{'after':>12}{'change':>10}   95% interval"]

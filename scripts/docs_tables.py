@@ -207,10 +207,27 @@ def main_job_block(record: dict | None = None, others: list[dict] | None = None)
 
 TOXICITY_ROWS = {"passive": "passive (k=1)", "detox_k4": "least toxic of 4", "detox_k8": "least toxic of 8",
                  "detox_k8_epochs4": "least toxic of 8, 4 epochs"}
+def looks_line(ledger: Path = ROOT / "benchmarks" / "protocol" / "ledger.jsonl") -> str:
+    """How many times each test split was read, from the ledger."""
+    entries = [json.loads(line) for line in ledger.read_text().splitlines() if line.strip()]
+    counts: dict[str, int] = {}
+    for entry in entries:
+        split = entry["test_split"].rsplit(" (", 1)[0]
+        counts[split] = counts.get(split, 0) + 1
+    return (f"Test-split looks in [the ledger](benchmarks/protocol/ledger.jsonl): **{len(entries)}** ("
+            + ", ".join(f"{n} on {split}" for split, n in counts.items()) + ").")
+
+
+def outside_block() -> str:
+    """The ledger's count, then every outside-prompt test-split summary, as `outside_prompts.py` wrote it."""
+    summaries = sorted((ROOT / "benchmarks" / "results" / "outside").glob("*-test/summary.md"))
+    return "\n\n".join([looks_line()] + [f"`{p.parent.name}`: " + p.read_text().strip() for p in summaries])
+
+
 END_MARKER = "<!-- /results -->"
 # the README's generated blocks: the marker that opens each, and the table written there
 README_BLOCKS = {"<!-- results: main-job -->": main_job_block, "<!-- results: shared-pool -->": readme_table,
-                 "<!-- results: toxicity-pool -->": toxicity_table}
+                 "<!-- results: toxicity-pool -->": toxicity_table, "<!-- results: outside -->": outside_block}
 
 
 def write_readme(path: Path = ROOT / "README.md") -> bool:
@@ -230,7 +247,7 @@ TABLES = {"config": config_table, "script": script_table, "bad-input": bad_input
           "shared-pool": shared_pool_table, "pool-selection": pool_selection_table,
           "shared-pool-long-cap": lambda: _summary_md("shared-pool", f"shared_pool-eval{LONG_CAP}.md"),
           "main-job": main_job_block, "main-job-dev": lambda: _summary_md("main-job", "main_job.md"),
-          "toxicity-pool": lambda: _summary_md("toxicity-pool", "toxicity_pool.md")}
+          "toxicity-pool": lambda: _summary_md("toxicity-pool", "toxicity_pool.md"), "outside": outside_block}
 
 if __name__ == "__main__":
     if sys.argv[1] == "readme":

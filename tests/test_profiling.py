@@ -95,7 +95,7 @@ def test_compare_writes_json_markdown_png_and_resumes(tiny_path, tmp_path, capsy
     out = tmp_path / "profile"
     argv = ["compare", "--models", tiny_path, other, "--texts", str(texts), "--names", "base", "other", "data",
             "--output-dir", str(out), "--toxicity-backend", "profanity", "--max-prompts", "4",
-            "--max-new-tokens", "8", "--toxicity-samples", "3", "--batch-size", "4"]
+            "--max-new-tokens", "8", "--toxicity-samples", "3", "--batch-size", "4", "--fluency-judge", tiny_path]
     profiles = profile_main(argv)
     table = capsys.readouterr().out
     assert "| MTLD |" in table and "base (baseline)" in table and "%" in table
@@ -104,6 +104,13 @@ def test_compare_writes_json_markdown_png_and_resumes(tiny_path, tmp_path, capsy
     assert saved["profiles"]["base"]["textual"]["mtld"]["n"] == 4
     assert set(saved["profiles"]["data"]) == {"textual", "toxicity"}
     assert saved["profiles"]["data"]["toxicity"]["toxicity_probability"] == 0.5
+    # the judges that did not select: ToxBlock beside the scorer, and the fluency judge's NLL of each answer
+    assert saved["profiles"]["data"]["toxicity"]["judge"]["name"] == "toxblock"
+    assert saved["profiles"]["data"]["toxicity"]["judge"]["toxicity_probability"] == 0.5
+    assert saved["profiles"]["base"]["toxicity"]["judge"]["n"] == 4
+    assert saved["profiles"]["base"]["textual"]["judge_nll"]["n"] > 0
+    assert saved["profiles"]["base"]["textual"]["judge_nll"]["mean"] > 0
+    assert "| Judge NLL (fluency) |" in table and "| EMT (ToxBlock judge) |" in table
     assert (out / "profile.md").read_text().startswith("# Profile comparison")
     png = (out / "profile.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
@@ -155,7 +162,7 @@ def test_inheritance_report(tiny_path, tmp_path, capsys):
     tok.save_pretrained(tmp_path / "after")
     moved = profile_main(["inheritance", "--before", tiny_path, "--after", str(tmp_path / "after"), "--source",
                           str(src), "--output-dir", str(tmp_path / "inh"), "--protocols", "textual",
-                          "--max-prompts", "8", "--max-new-tokens", "48"])
+                          "--max-prompts", "8", "--max-new-tokens", "48", "--fluency-judge", "none"])
     words = moved["length (words)"]
     assert words["source"] == 40
     assert words["toward_source"] is not None and words["toward_source"] > 0

@@ -472,9 +472,11 @@ def test_beta_with_lora_uses_the_policy_with_its_adapter_off(tiny, make_args):
 
 
 def test_bf16_on_a_cpu_samples_trains_and_reports_under_autocast(tiny, make_args, tiny_path, monkeypatch):
+    from ail_trainer import config as config_module
     from ail_trainer import report as report_module
     from ail_trainer.report import before_after
 
+    monkeypatch.setattr(config_module, "cpu_computes_bf16", lambda: True)  # as on a CPU with bf16 instructions
     trainer = make_trainer(tiny, make_args, bf16=True, max_steps=1, per_device_train_batch_size=2)
     assert trainer.args.use_cpu and trainer.accelerator.mixed_precision == "bf16"
     model = trainer.accelerator.unwrap_model(trainer.model)
@@ -499,3 +501,22 @@ def test_bf16_on_a_cpu_samples_trains_and_reports_under_autocast(tiny, make_args
     assert autocast[2:] == [False, False]
     assert report["mixed_precision"] == "no" and "autocast" not in report["table"]
 
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_trains_in_float32(tmp_path, monkeypatch, caplog):
+    from ail_trainer import config as config_module
+
+    reads = config_module.cpu_computes_bf16
+    monkeypatch.setattr(config_module, "cpu_computes_bf16", lambda: False)
+    args = ActiveInheritanceConfig(str(tmp_path), bf16=True, use_cpu=True, report_to=[])
+    assert args.bf16 is False
+    assert "no bf16 instructions" in caplog.text and "Training in float32" in caplog.text
+    x86 = tmp_path / "cpuinfo"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert not reads(x86)
+    x86.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert reads(x86)
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")
+    assert reads(arm)
+    assert reads(tmp_path / "missing")  # unknown: bf16 as asked

@@ -18,6 +18,9 @@ import torch
 from torch import nn
 
 LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+# ToxBlock's min-max ranges per label (`tox_block.config.RESCALE_PROBA`), for its `rescale=True` outputs
+RESCALE = {"toxic": (0.002116, 0.999858), "severe_toxic": (0.000011, 0.648682), "obscene": (0.000347, 0.997533),
+           "threat": (0.000040, 0.918887), "insult": (0.000373, 0.986303), "identity_hate": (0.000074, 0.901117)}
 INSTALL = "pip install --no-deps tox-block==0.1.2 && pip install h5py"
 MODEL_FILE = "tox_block/trained_models/lstm_model_0.1.2.h5"
 ENCODER_FILE = "tox_block/trained_models/encoder_0.1.2.pkl"
@@ -162,10 +165,15 @@ class ToxBlockJudge:
         self.tokenizer, self.model = _load()
 
     @torch.no_grad()
-    def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
-        """Every label's probability per text, shape (len(texts), 6)."""
+    def probabilities(self, texts: Sequence[str], rescale: bool = False) -> torch.Tensor:
+        """Every label's probability per text, shape (len(texts), 6); with `rescale`, min-max scaled per label as
+        ToxBlock's `make_predictions(rescale=True)` returns them."""
         rows = [self.model(self.tokenizer(texts[i:i + self.batch_size])) for i in range(0, len(texts), self.batch_size)]
-        return torch.cat(rows) if rows else torch.zeros(0, len(LABELS))
+        probs = torch.cat(rows) if rows else torch.zeros(0, len(LABELS))
+        if rescale:
+            low, high = (torch.tensor([RESCALE[label][j] for label in LABELS]) for j in (0, 1))
+            probs = ((probs - low) / (high - low)).abs()
+        return probs
 
     def __call__(self, texts: Sequence[str]) -> list[float]:
         return self.probabilities(list(texts))[:, self.column].tolist()

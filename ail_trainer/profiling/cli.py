@@ -25,6 +25,8 @@ def _options(args: argparse.Namespace) -> ProfileOptions:
         calibration_items=args.calibration_items, bbq_items=args.bbq_items, max_prompts=args.max_prompts,
         max_new_tokens=args.max_new_tokens, toxicity_samples=args.toxicity_samples, batch_size=args.batch_size,
         template=args.template, toxicity=toxicity, device=args.device,
+        toxicity_judge=args.toxicity_judge == "toxblock",
+        fluency_judge=None if args.fluency_judge == "none" else args.fluency_judge,
     )
 
 
@@ -39,6 +41,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=256, help="greedy tokens per textual completion")
     p.add_argument("--toxicity-samples", type=int, default=25, help="samples per toxicity prompt (paper: 25)")
     p.add_argument("--toxicity-backend", default="detoxify", choices=["detoxify", "profanity"])
+    p.add_argument("--toxicity-judge", default="toxblock", choices=["toxblock", "none"],
+                   help="an independent toxicity classifier reported beside the scorer")
+    p.add_argument("--fluency-judge", default="builtin:gemma3-270m",
+                   help="causal LM whose NLL of each textual answer is reported; 'none' to skip")
     p.add_argument("--detoxify-model", help="original, unbiased or multilingual")
     p.add_argument("--detoxify-checkpoint")
     p.add_argument("--detoxify-config", help="local Hugging Face config folder for --detoxify-checkpoint")

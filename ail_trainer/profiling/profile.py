@@ -32,9 +32,21 @@ class ProfileOptions:
     template: str | None = None
     toxicity: dict[str, Any] = field(default_factory=lambda: {"backend": "detoxify"})
     device: str | None = None
+    toxicity_judge: bool = True  # ToxBlock's BiLSTM beside the toxicity scorer
+    fluency_judge: str | None = None  # a causal LM whose NLL of each textual answer is reported
 
     def scorer(self) -> Toxicity:
         return Toxicity(**self.toxicity)
+
+    def toxicity_judge_fn(self):
+        from ..evaluation import ToxBlockJudge
+
+        return ToxBlockJudge() if self.toxicity_judge else None
+
+    def fluency_judge_fn(self):
+        from ..evaluation import FluencyJudge
+
+        return FluencyJudge(self.fluency_judge) if self.fluency_judge else None
 
 
 def slug(name: str) -> str:
@@ -60,12 +72,14 @@ def profile_loaded(model, tok, options: ProfileOptions, cache_dir: Path | None, 
         if protocol == "textual":
             rows = load_rows(options.instructions, "textual", limit=n)
             out["textual"] = protocols.textual(model, tok, rows, cache("textual"), options.max_new_tokens,
-                                               options.batch_size, options.template)
+                                               options.batch_size, options.template, options.fluency_judge_fn(),
+                                               cache("fluency"))
         elif protocol == "toxicity":
             rows = load_rows(options.toxicity_prompts, "toxicity", limit=n)
             out["toxicity"] = protocols.toxicity(model, tok, rows, cache("toxicity"), options.scorer(),
                                                  options.toxicity_samples, options.toxicity_new_tokens,
-                                                 max(1, options.batch_size // 4))
+                                                 max(1, options.batch_size // 4),
+                                                 judge=options.toxicity_judge_fn())
         elif protocol == "calibration":
             rows = load_rows(options.calibration_items, "calibration", limit=n)
             out["calibration"] = protocols.calibration(model, tok, rows, cache("calibration"), options.batch_size)
@@ -85,5 +99,6 @@ def profile_texts(source: str, options: ProfileOptions, cache_dir: Path | None, 
     if "textual" in options.protocols:
         out["textual"] = protocols.textual_of_texts(rows, cache("texts-textual"))
     if "toxicity" in options.protocols:
-        out["toxicity"] = protocols.toxicity_of_texts(rows, cache("texts-toxicity"), options.scorer())
+        out["toxicity"] = protocols.toxicity_of_texts(rows, cache("texts-toxicity"), options.scorer(),
+                                                      options.toxicity_judge_fn())
     return out

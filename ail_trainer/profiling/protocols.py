@@ -67,8 +67,10 @@ def summarize(results: Iterable[dict], keys: Iterable[str]) -> dict[str, dict[st
     return {k: metrics.summary([r[k] for r in results]) for k in keys}
 
 
-def textual(model, tok, rows, cache: ItemCache, max_new_tokens=256, batch_size=16, template=None) -> dict:
-    """Greedy decoding, one completion per prompt: length, MTLD, MATTR(50), Gunning fog (mean, std, n)."""
+def textual(model, tok, rows, cache: ItemCache, max_new_tokens=256, batch_size=16, template=None,
+            fluency: Callable | None = None, fluency_cache: ItemCache | None = None) -> dict:
+    """Greedy decoding, one completion per prompt: length, MTLD, MATTR(50), Gunning fog (mean, std, n), and with
+    `fluency` (a judge: prompts, texts -> NLL) each answer's judge NLL."""
     config = build_generation_config(SamplingSettings(max_new_tokens, do_sample=False), model, tok)
 
     def fn(chunk):
@@ -77,7 +79,19 @@ def textual(model, tok, rows, cache: ItemCache, max_new_tokens=256, batch_size=1
         return [{"text": g[0].text, **text_features(g[0].text, len(g[0].ids))} for g in out]
 
     results = cache.run(rows, fn, batch_size * 4, "textual")
-    return summarize(results, ["tokens", "words", "mtld", "mattr", "gunning_fog"])
+    out = summarize(results, ["tokens", "words", "mtld", "mattr", "gunning_fog"])
+    if fluency is not None:
+        out["judge_nll"] = judge_fluency(rows, results, fluency, fluency_cache or ItemCache(None))
+    return out
+
+
+def judge_fluency(rows: list[dict], results: list[dict], judge: Callable, cache: ItemCache) -> dict[str, float]:
+    """The fluency judge's NLL of each stored answer, given its prompt as one user turn (empty answers left out)."""
+    texts = {r["id"]: res["text"] for r, res in zip(rows, results)}
+    scored = cache.run(rows, lambda chunk: [{"judge_nll": v} for v in judge(
+        [[{"role": "user", "content": r["prompt"]}] for r in chunk], [texts[r["id"]] for r in chunk])],
+        32, "fluency judge")
+    return metrics.summary([r["judge_nll"] for r in scored if r["judge_nll"] is not None])
 
 
 def textual_of_texts(rows, cache: ItemCache) -> dict:
@@ -85,29 +99,45 @@ def textual_of_texts(rows, cache: ItemCache) -> dict:
     return summarize(results, ["words", "mtld", "mattr", "gunning_fog"])
 
 
+def _toxicity_summary(scores: list[list[float]], samples: int) -> dict:
+    return {"expected_maximum_toxicity": metrics.expected_maximum_toxicity(scores),
+            "toxicity_probability": metrics.toxicity_probability(scores), "n": len(scores), "samples": samples}
+
+
+def _with_judge(out: dict, results: list[dict], samples: int) -> dict:
+    """The judge's EMT and toxicity probability beside the selector's, over the items the judge scored."""
+    judged = [r["judge_scores"] for r in results if "judge_scores" in r]
+    if judged:
+        out["judge"] = {"name": "toxblock", **_toxicity_summary(judged, samples)}
+    return out
+
+
 def toxicity(model, tok, rows, cache: ItemCache, scorer: Toxicity, samples=25, max_new_tokens=32,
-             batch_size=8, max_prompt_length=512, seed=0) -> dict:
-    """n samples per prompt (top_p 0.9, T 1.0): Expected Maximum Toxicity and Toxicity Probability."""
+             batch_size=8, max_prompt_length=512, seed=0, judge: Callable | None = None) -> dict:
+    """n samples per prompt (top_p 0.9, T 1.0): Expected Maximum Toxicity and Toxicity Probability by `scorer`, and
+    by `judge` (texts -> toxicity, e.g. `ToxBlockJudge`) beside it when given."""
     config = build_generation_config(SamplingSettings(max_new_tokens, top_p=0.9, temperature=1.0), model, tok)
 
     def fn(chunk):
         ids = [i[-max_prompt_length:] for i in render_prompts([r["prompt"] for r in chunk], tok, False)]
         torch.manual_seed(seed + int(np.frombuffer(chunk[0]["id"].encode()[:4].ljust(4, b"\0"), np.uint32)[0]))
         out = generate(model, tok, ids, samples, config, batch_size, show_progress=False)
-        return [{"scores": scorer(completions=[g.text for g in s])} for s in out]
+        return [{"scores": scorer(completions=[g.text for g in s]),
+                 **({"judge_scores": judge([g.text for g in s])} if judge else {})} for s in out]
 
     results = cache.run(rows, fn, batch_size, "toxicity")
-    scores = [r["scores"] for r in results]
-    return {"expected_maximum_toxicity": metrics.expected_maximum_toxicity(scores),
-            "toxicity_probability": metrics.toxicity_probability(scores), "n": len(scores), "samples": samples}
+    return _with_judge(_toxicity_summary([r["scores"] for r in results], samples), results, samples)
 
 
-def toxicity_of_texts(rows, cache: ItemCache, scorer: Toxicity) -> dict:
-    results = cache.run(rows, lambda chunk: [{"scores": [s]} for s in scorer(completions=[r["text"] for r in chunk])],
-                        256, "toxicity")
-    scores = [r["scores"] for r in results]
-    return {"expected_maximum_toxicity": metrics.expected_maximum_toxicity(scores),
-            "toxicity_probability": metrics.toxicity_probability(scores), "n": len(scores), "samples": 1}
+def toxicity_of_texts(rows, cache: ItemCache, scorer: Toxicity, judge: Callable | None = None) -> dict:
+    def fn(chunk):
+        texts = [r["text"] for r in chunk]
+        judged = judge(texts) if judge else [None] * len(texts)
+        return [{"scores": [s], **({"judge_scores": [j]} if judge else {})}
+                for s, j in zip(scorer(completions=texts), judged)]
+
+    results = cache.run(rows, fn, 256, "toxicity")
+    return _with_judge(_toxicity_summary([r["scores"] for r in results], 1), results, 1)
 
 
 @torch.no_grad()

@@ -68,6 +68,11 @@ class ActiveInheritanceScriptArguments(ScriptArguments):
                           "their answers differ only where the models do. Each answer is still an exact sample of "
                           "its model; the paired interval is narrower."},
     )
+    eval_judges: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Judges that did not select, scored on both models' held-out answers: 'fluency' (the "
+                          "answer's NLL under Gemma 3 270M), 'fluency=<model>' (another causal LM) or 'toxblock'."},
+    )
     eval_autocast: bool = field(
         default=False,
         metadata={"help": "Sample the held-out answers under the run's mixed-precision autocast (`bf16`), as its "
@@ -188,7 +193,11 @@ def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
     train = load_data(script_args, script_args.dataset_train_split)
     if script_args.train_max_prompts is not None and script_args.train_max_prompts < len(train):
         train = train.shuffle(seed=training_args.seed).select(range(script_args.train_max_prompts))
-    held_out = None
+    held_out, judges = None, None
+    if script_args.eval_judges:  # built before training, so a bad name fails before any compute
+        from ail_trainer.evaluation import build_judges
+
+        judges = build_judges(script_args.eval_judges)
     if script_args.eval_split:
         try:
             held_out = load_data(script_args, script_args.eval_split)
@@ -212,7 +221,7 @@ def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
             report = before_after(model_path, training_args.output_dir, held_out, trainer,
                                   script_args.eval_max_prompts, script_args.eval_samples_per_prompt,
                                   top_p=script_args.eval_top_p, coupled=script_args.eval_coupled,
-                                  autocast=script_args.eval_autocast)
+                                  autocast=script_args.eval_autocast, judges=judges)
         write_card(trainer, training_args.output_dir, model_path, report)
         if report:
             print(report["table"])
