@@ -41,9 +41,10 @@ def check_resume_checkpoint(resume_from_checkpoint: str | bool | None, output_di
         )
 
 
-def check_model_source(name: str, what: str = "Model") -> str:
+def check_model_source(name: str, what: str = "Model", trust_remote_code: bool = False) -> str:
     """A model given by name must be a local folder, a built-in name (`builtin:smollm2-135m-instruct`, converted on
-    first use), or a Hub id that is cached or can be downloaded now. Returns what to load."""
+    first use), or a Hub id that is cached or can be downloaded now (its config read with `trust_remote_code`, as the
+    model will be loaded). Returns what to load."""
     from .builtin import builtin_model_path, is_builtin
 
     if is_builtin(name):
@@ -58,7 +59,7 @@ def check_model_source(name: str, what: str = "Model") -> str:
     from transformers import AutoConfig
 
     try:
-        AutoConfig.from_pretrained(name)
+        AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
     except OSError as err:
         offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
         reason = "HF_HUB_OFFLINE is set" if offline else "the Hub could not be reached or has no such repository"

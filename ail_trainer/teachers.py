@@ -121,7 +121,7 @@ def resolve_teachers(teachers: list | None, trust_remote_code: bool = False,
             model, tokenizer = spec
             name = getattr(model, "name_or_path", None) or f"teacher{i}"
         elif isinstance(spec, str):
-            model, name = check_model_source(spec, f"Teacher {i}"), spec
+            model, name = check_model_source(spec, f"Teacher {i}", trust_remote_code), spec
             tokenizer = _load_tokenizer(model, name, trust_remote_code)
         elif isinstance(spec, PreTrainedModel):
             model, name = spec, spec.name_or_path or f"teacher{i}"

@@ -96,8 +96,10 @@ class ActiveInheritanceTrainer(SFTTrainer):
         args = as_config(model, args)
         # Everything that can be checked without the model is checked before it loads.
         check_output_dir(args.output_dir)
+        if train_dataset is None:
+            raise ValueError("`train_dataset` is required: its prompts are what each round samples candidates for.")
         if isinstance(model, str):
-            model = check_model_source(model)
+            model = check_model_source(model, trust_remote_code=args.trust_remote_code)
         self.reward_funcs = resolve_rewards(reward_funcs, required=True, processing_classes=reward_processing_classes)
         self.selection = Selection.from_config([reward_name(f) for f in self.reward_funcs], args)
         self.reward_names = self.selection.reward_names

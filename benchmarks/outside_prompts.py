@@ -7,8 +7,10 @@ temperature curve, with the trained model placed against it at matched judge NLL
     python benchmarks/outside_prompts.py --trained outputs/main-job --split test   # logged in the ledger
     python benchmarks/outside_prompts.py --smoke                               # the toy model (CI)
 
-Every answer set and its scores are written as they finish (`<output>/answers/*.json`, `<output>/scores/*.json`)
-and kept, so a killed run resumes. A run on a test split appends one line to `benchmarks/protocol/ledger.jsonl`.
+Every answer set and its scores are written as they finish and kept, so a killed run resumes: the trained model's
+under `<output>/`, the base model's temperature curve under `benchmarks/results/outside/base-<set>-<split>/`,
+shared by every trained model measured on the same prompts and settings. A run on a test split appends one line to
+`benchmarks/protocol/ledger.jsonl`.
 """
 
 from __future__ import annotations
@@ -65,14 +67,18 @@ def resolve(name: str) -> str:
     return builtin_model_path(name) if is_builtin(name) else name
 
 
-def conditions(args: argparse.Namespace) -> list[tuple[str, str, Decoding]]:
-    """(label, model, decoding): the base model at every temperature and the trained model at 1.0, per top_p."""
-    out = []
+def conditions(args: argparse.Namespace, out: Path) -> list[tuple[str, str, Decoding, Path]]:
+    """(label, model, decoding, folder): the base model at every temperature (in the shared base folder) and the
+    trained model at 1.0 (in `out`), per top_p."""
+    slug = lambda name: name.replace("builtin:", "").replace("/", "_")
+    base_dir = out.parent / (f"base-{slug(args.base)}-{slug(args.set)}-{args.split}-n{args.prompts}x{args.samples}"
+                             f"-cap{args.max_new_tokens}-seed{args.seed}-judge-{slug(args.judge)}")
+    found = []
     for top_p in args.top_ps:
         for t in args.temperatures:
-            out.append((f"base-T{t:g}-p{top_p:g}", args.base, Decoding(top_p, t, args.max_new_tokens)))
-        out.append((f"trained-T1-p{top_p:g}", args.trained, Decoding(top_p, 1.0, args.max_new_tokens)))
-    return out
+            found.append((f"base-T{t:g}-p{top_p:g}", args.base, Decoding(top_p, t, args.max_new_tokens), base_dir))
+        found.append((f"trained-T1-p{top_p:g}", args.trained, Decoding(top_p, 1.0, args.max_new_tokens), out))
+    return found
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -81,8 +87,8 @@ def run(args: argparse.Namespace) -> dict:
     prompts = [[{"role": "user", "content": r["prompt"]}] for r in rows]
     judge = None
     scores: dict[str, dict[str, np.ndarray]] = {}
-    for label, model, decoding in conditions(args):
-        answers_path, scores_path = out / "answers" / f"{label}.json", out / "scores" / f"{label}.json"
+    for label, model, decoding, folder in conditions(args, out):
+        answers_path, scores_path = folder / "answers" / f"{label}.json", folder / "scores" / f"{label}.json"
         if not answers_path.exists():
             sample_answers(resolve(model), prompts, decoding, args.samples, args.seed).save(answers_path)
         if not scores_path.exists():

@@ -209,6 +209,12 @@ CASES = [
          r"cannot offer", r"use 'online' or a map-style Dataset"),
     Case("candidate_generation unknown", config(candidate_generation="once"), r"candidate_generation must be",
          r"one of \('online', 'offline'\)"),
+    Case("an unknown held-out judge", lambda ctx: ctx.script("--eval_judges", "fluent"), r"Unknown judge 'fluent'",
+         r"'fluency', 'fluency=<causal LM path or id>' and 'toxblock'"),
+    Case("a prompt set split it does not have", lambda ctx: ctx.script("--dataset_name", "builtin:sharegpt",
+                                                                        "--eval_split", "none",
+                                                                        "--dataset_train_split", "test"),
+         r"builtin:sharegpt has no 'test' split", r"its splits are \['train'\]"),
 ]
 
 

@@ -367,3 +367,40 @@ def test_readme_results_are_the_benchmark_summary(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="needs exactly one '<!-- results: shared-pool -->' line"):
         docs_tables.write_readme(stale)
     assert "| old |" in stale.read_text()  # nothing written
+
+
+def test_outside_prompts_smoke(tmp_path):
+    """The protocol's measurement on the toy model: both decodings, the judge beside MTLD, the temperature curve, the
+    trained model placed against it; the base model's curve is shared by later runs, and a rerun resumes."""
+    out = tmp_path / "outside" / "smoke"
+    cmd = [sys.executable, "benchmarks/outside_prompts.py", "--smoke", "--output", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["decodings"]) == {"top_p 1", "top_p 0.9"}
+    block = summary["decodings"]["top_p 0.9"]
+    assert set(block["rows"]) == {"base-T1-p0.9", "base-T1.2-p0.9", "trained-T1-p0.9"}
+    # the trained model is the base model here: with common random numbers its answers are the base model's
+    assert block["rows"]["trained-T1-p0.9"]["mtld"]["change_pct"] == 0
+    assert block["matched"]["excess"] == pytest.approx(0, abs=1e-9)
+    assert {"mtld", "judge_nll", "tokens", "capped"} <= set(block["rows"]["base-T1.2-p0.9"])
+    shared = [p for p in (tmp_path / "outside").iterdir() if p.name.startswith("base-")]
+    assert len(shared) == 1 and len(list((shared[0] / "answers").glob("*.json"))) == 4
+    assert "| trained-T1 |" in (out / "summary.md").read_text()
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "Sampling" not in again.stderr  # every answer set was kept
+
+
+def test_outside_prompts_logs_each_test_split_look_once(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import outside_prompts
+
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_text(json.dumps({"look": 1, "test_split": "builtin:instructions test (84 x 2)"}) + "\n")
+    monkeypatch.setattr(outside_prompts, "LEDGER", ledger)
+    args = outside_prompts.parse(["--trained", "m", "--split", "test", "--recipe", "r"])
+    outside_prompts.log_look(args, tmp_path / "results")
+    outside_prompts.log_look(args, tmp_path / "results")
+    entries = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert len(entries) == 2 and entries[1]["look"] == 2 and entries[1]["recipe"] == "r"
+    assert entries[1]["test_split"] == "builtin:alpaca-eval test (96 x 2)" and entries[1]["protocol"] == 1

@@ -55,6 +55,33 @@ def test_held_out_report_with_common_random_numbers(tmp_path, capsys):
     assert set(per_prompt[0]["after"]) == {"tokens", "capped", "mtld"}
 
 
+def test_held_out_report_with_judges_that_did_not_select(tmp_path, capsys, tiny_path):
+    """`eval_judges` scores both models' held-out answers with the fluency judge (here the toy model's NLL) and
+    ToxBlock, beside the rewards, in the table and the card."""
+    out = tmp_path / "out"
+    main(["--config", str(ROOT / "recipes" / "offline" / "tiny.yaml"), "--output_dir", str(out), *FAST,
+          "--eval_judges", f"fluency={tiny_path}", "toxblock"])
+    held_out = json.loads((out / "active_inheritance.json").read_text())["held_out"]
+    assert {"mtld", "judge_nll", "toxblock"} <= set(held_out["before"]) == set(held_out["after"])
+    assert held_out["before"]["judge_nll"] > 0 and 0 <= held_out["before"]["toxblock"] <= 1
+    printed = capsys.readouterr().out
+    assert "judge_nll" in printed and "toxblock" in printed
+
+
+def test_training_on_a_real_prompt_set(tmp_path):
+    """`builtin:sharegpt` trains (its first human turns as one user turn) and `builtin:alpaca-eval`'s dev split is
+    the held-out report's prompts."""
+    out = tmp_path / "out"
+    trainer = main(["--config", str(ROOT / "recipes" / "offline" / "tiny.yaml"), "--output_dir", str(out), *FAST,
+                    "--dataset_name", "builtin:sharegpt", "--eval_dataset_name", "builtin:alpaca-eval",
+                    "--eval_split", "dev", "--train_max_prompts", "8"])
+    assert trainer.state.global_step == 1
+    held_out = json.loads((out / "active_inheritance.json").read_text())["held_out"]
+    assert held_out["held_out_prompts"] == 4
+    rows = [json.loads(line) for line in next((out / "rounds").glob("round-*.jsonl")).read_text().splitlines()]
+    assert rows and all(isinstance(r["prompt"], list) and r["prompt"][-1]["role"] == "user" for r in rows)
+
+
 def test_every_real_recipe_parses():
     from ail_trainer.scripts.train import check_config_keys
 

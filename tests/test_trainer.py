@@ -520,3 +520,30 @@ def test_bf16_on_a_cpu_without_bf16_instructions_trains_in_float32(tmp_path, mon
     arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")
     assert reads(arm)
     assert reads(tmp_path / "missing")  # unknown: bf16 as asked
+
+
+def test_train_dataset_is_required_as_sftt_trainer_requires_it(tiny, make_args):
+    model, tok = tiny
+    with pytest.raises(ValueError, match="`train_dataset` is required"):
+        ActiveInheritanceTrainer(model, make_args(), processing_class=tok, reward_funcs=["mtld"])
+
+
+def test_trust_remote_code_reaches_the_hub_config_check(monkeypatch, make_args):
+    """A Hub id is checked with the run's `trust_remote_code`, so a remote-code model is not asked about on stdin."""
+    import transformers
+
+    from ail_trainer.checks import check_model_source
+
+    seen = []
+
+    def from_pretrained(name, **kwargs):
+        seen.append((name, kwargs.get("trust_remote_code")))
+        raise OSError("stop here")
+
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", from_pretrained)
+    with pytest.raises(OSError, match="could not be loaded as a Hub id"):
+        check_model_source("org/remote-model", trust_remote_code=True)
+    with pytest.raises(OSError):
+        ActiveInheritanceTrainer("org/remote-model", make_args(trust_remote_code=True),
+                                 train_dataset=prompt_dataset("train"), reward_funcs=["mtld"])
+    assert seen == [("org/remote-model", True), ("org/remote-model", True)]

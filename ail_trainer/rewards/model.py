@@ -32,7 +32,7 @@ class RewardModel:
         if isinstance(model, str):
             from ..checks import check_model_source
 
-            source = check_model_source(model, "Reward model")
+            source = check_model_source(model, "Reward model", trust_remote_code)
             model = self.load(source, trust_remote_code=trust_remote_code, **model_init_kwargs)
         if not isinstance(model, PreTrainedModel):
             raise TypeError(f"A reward model must be a hub id, a local path or a PreTrainedModel, got "

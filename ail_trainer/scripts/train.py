@@ -23,6 +23,7 @@ from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config
 from ail_trainer import ActiveInheritanceConfig, ActiveInheritanceTrainer
 from ail_trainer.builtin import BUILTIN_DATASET, BUILTIN_INSTRUCTIONS, BUILTIN_MODEL
 from ail_trainer.checks import check_model_source
+from ail_trainer.prompt_sets import is_prompt_set, prompt_set_dataset
 from ail_trainer.report import before_after, write_card
 
 logger = logging.get_logger(__name__)
@@ -36,7 +37,9 @@ class ActiveInheritanceScriptArguments(ScriptArguments):
     dataset_name: str | None = field(
         default=BUILTIN_DATASET,
         metadata={"help": "Hub dataset name, a local JSON/JSONL/Parquet/Arrow file or folder, 'builtin:prompts' "
-                          "(short, for the toy model) or 'builtin:instructions' (490 varied instructions)."},
+                          "(short, for the toy model), 'builtin:instructions' (templated instructions), or a real "
+                          "prompt set ('builtin:sharegpt', 'builtin:alpaca-eval', 'builtin:arena-hard', "
+                          "'builtin:rtp')."},
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: ["mtld"],
@@ -53,6 +56,9 @@ class ActiveInheritanceScriptArguments(ScriptArguments):
     )
     eval_split: str | None = field(
         default="test", metadata={"help": "Held-out split scored before and after training (None to skip)."}
+    )
+    eval_dataset_name: str | None = field(
+        default=None, metadata={"help": "Dataset of the held-out split, if not `dataset_name`."}
     )
     eval_max_prompts: int = field(default=64, metadata={"help": "Held-out prompts scored before and after."})
     eval_samples_per_prompt: int = field(default=2, metadata={"help": "Samples per held-out prompt."})
@@ -129,9 +135,11 @@ def resolve_teacher(spec: str | dict) -> str | dict:
     return spec
 
 
-def load_data(args: ActiveInheritanceScriptArguments, split: str):
-    """A split of a hub dataset, a local data file or folder, or the built-in prompts."""
-    name = args.dataset_name
+def load_data(args: ActiveInheritanceScriptArguments, split: str, name: str | None = None):
+    """A split of a hub dataset, a local data file or folder, the built-in prompts or a real prompt set."""
+    name = name or args.dataset_name
+    if is_prompt_set(name):
+        return prompt_set_dataset(name, split)
     if name in (BUILTIN_DATASET, BUILTIN_INSTRUCTIONS):
         from ail_trainer.prompts import instruction_dataset, prompt_dataset
 
@@ -200,7 +208,7 @@ def main(argv: list[str] | None = None) -> ActiveInheritanceTrainer:
         judges = build_judges(script_args.eval_judges)
     if script_args.eval_split:
         try:
-            held_out = load_data(script_args, script_args.eval_split)
+            held_out = load_data(script_args, script_args.eval_split, script_args.eval_dataset_name)
         except Exception as err:  # a dataset without that split still trains
             logger.warning(f"No held-out split {script_args.eval_split!r} ({err}); skipping the before/after report.")
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision,
