@@ -33,7 +33,8 @@ from ail_trainer.report import percent_change
 ROOT = Path(__file__).resolve().parents[1]
 LEDGER = ROOT / "benchmarks" / "protocol" / "ledger.jsonl"
 TOP_PS = (1.0, 0.9)
-TEMPERATURES = (0.9, 1.0, 1.05, 1.1, 1.2)
+TEMPERATURES = (1.0, 1.05, 1.1, 1.2)
+PROTOCOL_VERSION = 2
 METRICS = ("mtld", "judge_nll", "tokens", "capped")
 
 
@@ -44,7 +45,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--judge", default="builtin:gemma3-270m", help="The fluency judge's model.")
     p.add_argument("--set", default="builtin:alpaca-eval")
     p.add_argument("--split", default="dev", choices=["dev", "test"])
-    p.add_argument("--prompts", type=int, default=96)
+    p.add_argument("--prompts", type=int, default=64)
     p.add_argument("--samples", type=int, default=2)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--seed", type=int, default=1234)
@@ -164,7 +165,7 @@ def log_look(args: argparse.Namespace, out: Path) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
     entry = {"look": len(lines) + 1, "date": datetime.date.today().isoformat(), "commit": commit.strip(),
              "test_split": f"{args.set} {args.split} ({args.prompts} x {args.samples})", "recipe": args.recipe,
-             "protocol": 1, "results": where}
+             "protocol": PROTOCOL_VERSION, "results": where}
     with open(LEDGER, "a") as f:
         f.write(json.dumps(entry) + "\n")
 

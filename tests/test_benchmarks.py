@@ -403,4 +403,4 @@ def test_outside_prompts_logs_each_test_split_look_once(tmp_path, monkeypatch):
     outside_prompts.log_look(args, tmp_path / "results")
     entries = [json.loads(line) for line in ledger.read_text().splitlines()]
     assert len(entries) == 2 and entries[1]["look"] == 2 and entries[1]["recipe"] == "r"
-    assert entries[1]["test_split"] == "builtin:alpaca-eval test (96 x 2)" and entries[1]["protocol"] == 1
+    assert entries[1]["test_split"] == "builtin:alpaca-eval test (64 x 2)" and entries[1]["protocol"] == 2

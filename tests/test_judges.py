@@ -54,19 +54,27 @@ def test_encoder_unpickler_refuses_other_classes(tmp_path):
 
 def test_fluency_judge_is_the_answers_mean_nll_given_the_templated_question(tiny_path, tiny):
     model, tok = tiny
-    judge = FluencyJudge(tiny_path, max_length=None)
+    judge = FluencyJudge(tiny_path, max_length=None, batch_size=4)
     prompt = [{"role": "user", "content": "hello there"}]
     assert judge.render(prompt) == "### Question: hello there\n ### Answer: "
     assert judge.render("a text to continue") == "a text to continue"
-    nll = judge([prompt, prompt], ["good day", ""])
-    prefix = tok("### Question: hello there\n ### Answer: ")["input_ids"]
-    answer = tok("good day", add_special_tokens=False)["input_ids"]
-    ids = torch.tensor([prefix + answer])
-    with torch.no_grad():
-        logits = model(input_ids=ids).logits[0, len(prefix) - 1 : -1]
-    expected = float(torch.nn.functional.cross_entropy(logits.float(), ids[0, len(prefix):]))
-    assert nll[0] == pytest.approx(expected, rel=1e-4)
-    assert nll[1] is None
+    # prompts and answers of different lengths share a batch (prompts padded on the left, answers on the right)
+    prompts = [prompt, [{"role": "user", "content": "what is the weather like in the hills today"}], prompt, ""]
+    answers = ["good day", "it rains on the hills and the valleys", "", "a text with no prompt"]
+    nll = judge(prompts, answers)
+
+    def expected(prefix_text: str, answer: str) -> float:
+        prefix = tok(prefix_text)["input_ids"] if prefix_text else []
+        ids = prefix + tok(answer, add_special_tokens=False)["input_ids"]
+        start = max(len(prefix), 1)
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0, start - 1 : -1]
+        return float(torch.nn.functional.cross_entropy(logits.float(), torch.tensor(ids[start:])))
+
+    assert nll[0] == pytest.approx(expected(judge.render(prompts[0]), answers[0]), rel=1e-4)
+    assert nll[1] == pytest.approx(expected(judge.render(prompts[1]), answers[1]), rel=1e-4)
+    assert nll[2] is None
+    assert nll[3] == pytest.approx(expected("", answers[3]), rel=1e-4)
 
 
 def test_matched_excess_on_a_known_curve():
