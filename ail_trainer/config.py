@@ -53,7 +53,7 @@ class ActiveInheritanceConfig(SFTConfig):
     `per_device_train_batch_size` counts prompts: each contributes up to `top_n` winners to the step.
 
     > Differences from `SFTConfig`: `bf16` defaults to `True` only where a GPU supports it (asked for without one,
-    > it trains and samples under CPU autocast),
+    > it trains and samples under CPU autocast where the CPU has bf16 instructions, else in float32),
     > `completion_only_loss` defaults to `True`, and `learning_rate` and `lr_scheduler_type` default to `1e-5` and
     > `"constant"`, the settings of every measured held-out transfer (docs/replication.md).
     """
@@ -63,20 +63,17 @@ class ActiveInheritanceConfig(SFTConfig):
     # Parameters whose default values are overridden from SFTConfig
     learning_rate: float = field(
         default=1e-5,
-        metadata={"help": "The initial learning rate for AdamW (SFTConfig: 2e-5). Self-training sharpens the model "
-                          "with every step; every measured held-out transfer used 1e-5, constant."},
+        metadata={"help": "The initial learning rate for AdamW (SFTConfig: 2e-5)."},
     )
     lr_scheduler_type: str = field(
         default="constant",
-        metadata={"help": "The scheduler type to use (SFTConfig: 'linear'); every measured held-out transfer used "
-                          "'constant'."},
+        metadata={"help": "The scheduler type to use (SFTConfig: 'linear')."},
     )
 
     # Generation
     num_candidates: int = field(
         default=8,
-        metadata={"help": "Completions sampled per prompt from the policy (and from each teacher). Best-of-8 is what "
-                          "transferred on held-out prompts (docs/replication.md); fewer is cheaper and selects less."},
+        metadata={"help": "Completions sampled per prompt from the policy (and from each teacher)."},
     )
     max_prompt_length: int | None = field(
         default=512,
@@ -86,10 +83,7 @@ class ActiveInheritanceConfig(SFTConfig):
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     top_p: float = field(
         default=1.0,
-        metadata={"help": "Nucleus sampling probability. 1.0 samples the policy's own distribution; the paper's 0.9 "
-                          "cuts its tail, and self-training on such samples sharpens the model (passive self-training "
-                          "on SmolLM2-135M lowered held-out MTLD by 17.5 percent at 0.9 and left it level at 1.0; "
-                          "docs/replication.md)."},
+        metadata={"help": "Nucleus sampling probability; 1.0 samples the policy's own distribution."},
     )
     top_k: int = field(default=0, metadata={"help": "Top-k sampling; 0 disables it."})
     repetition_penalty: float = field(default=1.0, metadata={"help": "Repetition penalty; 1.0 disables it."})

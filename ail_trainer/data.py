@@ -167,7 +167,7 @@ def load_prompt_data(dataset: Any, candidates_column: str | None = None, include
     (`split_text`); or from pre-tokenized `input_ids`, decoded with `tokenizer`."""
     if isinstance(dataset, IterableDataset):
         raise TypeError("load_prompt_data reads a map-style Dataset; the trainer streams an IterableDataset "
-                        "through `StreamingPrompts`.")
+                        "through `PromptStream`.")
     if not isinstance(dataset, Dataset):
         raise TypeError(
             f"`train_dataset` must be a `datasets.Dataset`, got {type(dataset).__name__}. Wrap rows with "
