@@ -76,9 +76,9 @@ def conditions(args: argparse.Namespace, out: Path) -> list[tuple[str, str, Deco
                              f"-cap{args.max_new_tokens}-seed{args.seed}-judge-{slug(args.judge)}")
     found = []
     for top_p in args.top_ps:
+        found.append((f"trained-T1-p{top_p:g}", args.trained, Decoding(top_p, 1.0, args.max_new_tokens), out))
         for t in args.temperatures:
             found.append((f"base-T{t:g}-p{top_p:g}", args.base, Decoding(top_p, t, args.max_new_tokens), base_dir))
-        found.append((f"trained-T1-p{top_p:g}", args.trained, Decoding(top_p, 1.0, args.max_new_tokens), out))
     return found
 
 
