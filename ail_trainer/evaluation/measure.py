@@ -4,6 +4,7 @@ judges that did not select. Answers are plain data (`Answers`), written to JSON,
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -77,12 +78,15 @@ Scorer = Callable[[list[Any], list[str]], list[float | None]]
 def score_answers(answers: Answers, prompts: Sequence[Any], scorers: dict[str, Scorer]) -> dict[str, np.ndarray]:
     """Each metric per prompt, the mean over its samples: `tokens`, `capped` (the share cut at the cap) and every
     scorer's value (`scorer(prompts, texts)`; None is left out of the mean)."""
-    n = len(answers.texts)
     flat_prompts = [p for p, row in zip(prompts, answers.texts) for _ in row]
     flat = [t for row in answers.texts for t in row]
-    per_prompt = lambda values: np.array([np.nanmean(values[i * answers.samples:(i + 1) * answers.samples])
-                                          if np.isfinite(values[i * answers.samples:(i + 1) * answers.samples]).any()
-                                          else np.nan for i in range(n)])
+
+    def per_prompt(values: np.ndarray) -> np.ndarray:
+        rows = values.reshape(len(answers.texts), answers.samples)
+        with warnings.catch_warnings():  # a prompt with no scored sample is NaN, without a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(rows, axis=1)
+
     result = {"tokens": per_prompt(np.array([t for row in answers.tokens for t in row], dtype=float)),
               "capped": per_prompt(np.array([not f for row in answers.finished for f in row], dtype=float))}
     for name, scorer in scorers.items():

@@ -104,11 +104,11 @@ def _toxicity_summary(scores: list[list[float]], samples: int) -> dict:
             "toxicity_probability": metrics.toxicity_probability(scores), "n": len(scores), "samples": samples}
 
 
-def _with_judge(out: dict, results: list[dict], samples: int) -> dict:
+def _with_judge(out: dict, results: list[dict], samples: int, judge: Callable | None) -> dict:
     """The judge's EMT and toxicity probability beside the selector's, over the items the judge scored."""
     judged = [r["judge_scores"] for r in results if "judge_scores" in r]
-    if judged:
-        out["judge"] = {"name": "toxblock", **_toxicity_summary(judged, samples)}
+    if judge is not None and judged:
+        out["judge"] = {"name": getattr(judge, "name", "judge"), **_toxicity_summary(judged, samples)}
     return out
 
 
@@ -126,7 +126,7 @@ def toxicity(model, tok, rows, cache: ItemCache, scorer: Toxicity, samples=25, m
                  **({"judge_scores": judge([g.text for g in s])} if judge else {})} for s in out]
 
     results = cache.run(rows, fn, batch_size, "toxicity")
-    return _with_judge(_toxicity_summary([r["scores"] for r in results], samples), results, samples)
+    return _with_judge(_toxicity_summary([r["scores"] for r in results], samples), results, samples, judge)
 
 
 def toxicity_of_texts(rows, cache: ItemCache, scorer: Toxicity, judge: Callable | None = None) -> dict:
@@ -137,7 +137,7 @@ def toxicity_of_texts(rows, cache: ItemCache, scorer: Toxicity, judge: Callable 
                 for s, j in zip(scorer(completions=texts), judged)]
 
     results = cache.run(rows, fn, 256, "toxicity")
-    return _with_judge(_toxicity_summary([r["scores"] for r in results], 1), results, 1)
+    return _with_judge(_toxicity_summary([r["scores"] for r in results], 1), results, 1, judge)
 
 
 @torch.no_grad()
